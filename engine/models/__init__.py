@@ -1,0 +1,1 @@
+"""Inpainting models: one file per model, specs in :mod:`engine.models.catalog`."""

@@ -1,0 +1,62 @@
+"""The interface every inpainting model implements.
+
+A model only fills holes at its working size: the high-resolution strategies
+(:mod:`engine.strategies`) decide what the model sees (the whole image, a
+downscaled copy or crops around the holes) and paste its output back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.jobs import CancelToken
+from engine.registry import ModelSpec
+
+
+class InpaintModel:
+    """Base class of all models.
+
+    Subclasses implement :meth:`predict`; learned models also :meth:`load`.
+    Instances live in the engine's worker thread and are reused across jobs.
+    """
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
+        self.spec = spec
+        self.device = device
+
+    def load(self, weights_path: Path | None) -> None:
+        """Load weights (already verified against the manifest). No-op for classical models."""
+
+    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        """Fill the hole of one image at working size.
+
+        Args:
+            image: RGB uint8 (h, w, 3); h and w are multiples of ``spec.size_multiple``
+                and at most ``spec.native_size`` when the spec sets one.
+            mask: bool (h, w), True = hole. Hole pixels of ``image`` are undefined
+                and must not influence the result.
+            seed: makes stochastic models reproducible.
+
+        Returns:
+            RGB uint8 (h, w, 3). Only its hole pixels are used.
+        """
+        raise NotImplementedError
+
+    def generate(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        seeds: Sequence[int],
+        cancel: CancelToken | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield one completion per seed, one at a time (a cancellation point between each).
+
+        Multi-sample models may override this (e.g. to draw many and keep the best).
+        """
+        for seed in seeds:
+            if cancel is not None:
+                cancel.check()
+            yield self.predict(image, mask, seed)

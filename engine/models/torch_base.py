@@ -1,0 +1,112 @@
+"""Shared plumbing of the learned (PyTorch) models.
+
+A learned model is an ``nn.Module`` whose hyper-parameters live in a config
+dataclass; the weights file (safetensors) stores that config as JSON in its
+metadata under ``"config"``, so a file is self-describing and loading
+rebuilds the exact network it was trained as.
+
+Tensor convention inside the models: images float32 ``(N, 3, H, W)`` in
+[0, 1], masks float32 ``(N, 1, H, W)`` with 1 = hole (the project's
+polarity; a model that wants 1 = valid converts internally).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open
+
+from engine.errors import WeightsError
+from engine.models.base import InpaintModel
+
+
+def image_to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """RGB uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def mask_to_tensor(mask: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """bool (H, W), True = hole -> float32 (1, 1, H, W), 1 = hole."""
+    return torch.from_numpy(np.ascontiguousarray(mask)).to(device).float()[None, None]
+
+
+def tensor_to_image(t: torch.Tensor) -> np.ndarray:
+    """float (1, 3, H, W) in [0, 1] -> RGB uint8 (H, W, 3), rounded."""
+    t = t.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return t[0].permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The model config stored in a safetensors file's metadata."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"Weights file {path.name} cannot be read: {exc}") from exc
+    if "config" not in metadata:
+        raise WeightsError(f"Weights file {path.name} has no model config in its metadata.")
+    return json.loads(metadata["config"])
+
+
+def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Build config dataclass ``cls`` from ``values``, ignoring unknown keys, tuples restored."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in values.items():
+        if name in fields:
+            kwargs[name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+class TorchInpaintModel(InpaintModel):
+    """Base of learned models: builds the network from the weights' config and runs it.
+
+    Subclasses set ``config_class`` and implement :meth:`build` and :meth:`forward`.
+    """
+
+    config_class: ClassVar[type]
+
+    net: torch.nn.Module
+
+    def build(self, config: Any) -> torch.nn.Module:
+        """The network for ``config`` (an instance of ``config_class``)."""
+        raise NotImplementedError
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Fill the hole: image (1, 3, h, w) in [0, 1], mask (1, 1, h, w) 1 = hole -> (1, 3, h, w)."""
+        raise NotImplementedError
+
+    def load(self, weights_path: Path | None) -> None:
+        if weights_path is None:
+            raise WeightsError(f"{self.spec.label} needs a weights file.")
+        config = config_from_dict(self.config_class, read_config(weights_path))
+        self.config = config
+        net = self.build(config)
+        try:
+            state = load_file(str(weights_path), device="cpu")
+            net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        except (SafetensorError, RuntimeError, OSError) as exc:
+            raise WeightsError(
+                f"Weights file {weights_path.name} does not fit the {self.spec.label} network: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        self.net = net.to(self.device).eval()
+
+    @torch.inference_mode()
+    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        image_t = image_to_tensor(image, self.device)
+        mask_t = mask_to_tensor(mask, self.device)
+        # Hole pixels are undefined: zero them so nothing can leak from them.
+        image_t = image_t * (1 - mask_t)
+        out = self.forward(image_t, mask_t, generator)
+        return tensor_to_image(out)
