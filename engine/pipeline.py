@@ -62,7 +62,7 @@ class Engine:
     def load(
         self, model_id: str, device: str = "auto", report: Callable[[str], None] | None = None
     ) -> InpaintModel:
-        """The loaded model for ``model_id`` on ``device`` (loading and verifying weights if needed)."""
+        """The model ``model_id`` loaded on ``device`` (weights verified on first load)."""
         spec = get_spec(model_id)
         resolved = self._device_for(spec, device)
         key = (model_id, resolved)
@@ -160,8 +160,11 @@ class Engine:
             images.append(result)
             if on_sample is not None:
                 on_sample(index, result)
-            emit("sample", load_share + (1 - load_share) * (index + 1) / len(seeds),
-                 f"Sample {index + 1} of {len(seeds)} ready")
+            emit(
+                "sample",
+                load_share + (1 - load_share) * (index + 1) / len(seeds),
+                f"Sample {index + 1} of {len(seeds)} ready",
+            )
             if cancel is not None and index + 1 < len(seeds):
                 cancel.check()
         finished = time.perf_counter()

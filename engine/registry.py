@@ -74,7 +74,7 @@ class ModelSpec:
 
 
 def weights_dir() -> Path:
-    """Folder holding the weights files and their manifest (``$INPAINT_STUDIO_WEIGHTS`` overrides)."""
+    """Folder of the weights files and their manifest (``$INPAINT_STUDIO_WEIGHTS`` overrides)."""
     override = os.environ.get(WEIGHTS_DIR_ENV)
     return Path(override) if override else _DEFAULT_WEIGHTS_DIR
 

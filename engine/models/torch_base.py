@@ -82,7 +82,7 @@ class TorchInpaintModel(InpaintModel):
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        """Fill the hole: image (1, 3, h, w) in [0, 1], mask (1, 1, h, w) 1 = hole -> (1, 3, h, w)."""
+        """image (1, 3, h, w) in [0, 1], mask (1, 1, h, w) 1 = hole -> (1, 3, h, w)."""
         raise NotImplementedError
 
     def load(self, weights_path: Path | None) -> None:

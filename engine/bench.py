@@ -1,0 +1,128 @@
+"""Benchmark of model loading and inpainting at 512, 2K and 8K.
+
+Used by ``python main.py bench``. Images and masks are synthetic
+(:mod:`engine.synthetic`), so the numbers are reproducible anywhere.
+Peak memory is the resident-set high-water mark above the level just before
+the measured call (Linux: ``VmHWM`` reset through ``/proc/self/clear_refs``),
+plus the CUDA allocator's peak when the model runs on a GPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.jobs import InpaintRequest
+from engine.pipeline import Engine
+from engine.registry import ModelSpec, list_models, unavailable_reason
+from engine.synthetic import hole_mask, photo_like
+
+SIZES: dict[str, tuple[int, int]] = {
+    "512": (512, 512),
+    "2k": (1080, 2048),
+    "8k": (4320, 7680),
+}
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    model: str
+    size: str
+    strategy: str
+    device: str
+    load_s: float | None
+    median_s: float
+    min_s: float
+    peak_mb: float | None
+    gpu_peak_mb: float | None
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        Path(f"/proc/{os.getpid()}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(call: Callable[[], object], device: str) -> tuple[float, float | None, float | None]:
+    """Time one call; return (seconds, peak RSS MiB above the level before, CUDA peak MiB)."""
+    gc.collect()
+    can_reset = _reset_peak()
+    before = _status_kb("VmRSS")
+    cuda = device.startswith("cuda")
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    call()
+    if cuda:
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    peak = _status_kb("VmHWM")
+    rss_mb = (peak - before) / 1024 if can_reset and peak and before else None
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+    return elapsed, rss_mb, gpu_mb
+
+
+def available_models(model_ids: list[str] | None = None) -> list[ModelSpec]:
+    specs = [s for s in list_models() if unavailable_reason(s) is None]
+    if model_ids:
+        specs = [s for s in specs if s.id in model_ids]
+    return specs
+
+
+def run_benchmark(
+    model_ids: list[str] | None = None,
+    sizes: list[str] | None = None,
+    device: str = "auto",
+    strategy: str = "auto",
+    repeat: int = 3,
+) -> Iterator[BenchRow]:
+    """Yield one row per (model, size): load time (first size only), inpaint times, peak memory."""
+    cases = {name: SIZES[name] for name in (sizes or list(SIZES))}
+    images = {
+        name: (photo_like(h, w, seed=1), hole_mask(h, w, 0.12, 4, seed=1))
+        for name, (h, w) in cases.items()
+    }
+    for spec in available_models(model_ids):
+        runner = Engine(max_models=1)
+        load_s, _, _ = measure(lambda e=runner, s=spec: e.load(s.id, device), "cpu")
+        for name, (image, mask) in images.items():
+            request = InpaintRequest(image, mask, spec.id, device=device, strategy=strategy)
+            result = runner.run(request)  # warm-up: first-call allocations, lazy inits
+            times, peaks, gpu_peaks = [], [], []
+            for _ in range(repeat):
+                t, rss, gpu = measure(lambda e=runner, r=request: e.run(r), result.device)
+                times.append(t)
+                peaks.append(rss)
+                gpu_peaks.append(gpu)
+            yield BenchRow(
+                model=spec.id,
+                size=f"{image.shape[1]}x{image.shape[0]}",
+                strategy=result.strategy,
+                device=result.device,
+                load_s=load_s if name == next(iter(cases)) else None,
+                median_s=statistics.median(times),
+                min_s=min(times),
+                peak_mb=max((p for p in peaks if p is not None), default=None),
+                gpu_peak_mb=max((p for p in gpu_peaks if p is not None), default=None),
+            )
+            del result

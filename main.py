@@ -1,0 +1,280 @@
+"""Inpaint Studio: the desktop app (no arguments) and the command line.
+
+    python main.py                               start the app
+    python main.py inpaint IMAGE --mask MASK     fill the holes (non-zero mask pixels) of a photo
+    python main.py models [--json]               list the models and whether they can run
+    python main.py bench                         time loading and inpainting at 512, 2K and 8K
+
+Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.jobs import DEVICES
+
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="Inpaint Studio: remove and replace parts of photographs."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    inpaint = commands.add_parser(
+        "inpaint",
+        help="fill the holes of a photo (or every photo of a folder)",
+        description="Fill the holes of IMAGE where MASK is non-zero. IMAGE and MASK may be "
+        "folders, paired by file name stem.",
+    )
+    inpaint.add_argument("image", type=Path, metavar="IMAGE", help="photo file or folder")
+    inpaint.add_argument(
+        "--mask",
+        type=Path,
+        required=True,
+        help="mask file or folder (non-zero = hole)",
+    )
+    inpaint.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="output file, or folder when IMAGE is a folder (default: STEM.inpainted.png "
+        "beside the input); with --samples > 1, {i} in the name is replaced by the sample number",
+    )
+    inpaint.add_argument("--model", help="model id (see `main.py models`)")
+    inpaint.add_argument("--samples", type=int, default=1, help="number of different results")
+    inpaint.add_argument("--seed", type=int, default=0, help="seed of the first sample")
+    inpaint.add_argument("--device", choices=DEVICES, default="auto")
+    inpaint.add_argument(
+        "--strategy",
+        default="auto",
+        help="high-resolution strategy: auto, original, resize, crop, or a model's own (e.g. cra)",
+    )
+    inpaint.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    models = commands.add_parser("models", help="list the models and their weights")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+
+    bench = commands.add_parser("bench", help="time loading and inpainting at 512, 2K and 8K")
+    bench.add_argument("--models", nargs="*", help="model ids (default: every available model)")
+    bench.add_argument("--sizes", nargs="*", choices=["512", "2k", "8k"], help="default: all")
+    bench.add_argument("--device", choices=DEVICES, default="auto")
+    bench.add_argument("--strategy", default="auto")
+    bench.add_argument("--repeat", type=int, default=3, help="timed runs per case")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from app import main as app_main
+
+        return app_main(sys.argv[:1])
+    args = build_parser().parse_args(argv)
+    from engine.errors import EngineError
+
+    try:
+        if args.command == "inpaint":
+            return cmd_inpaint(args)
+        if args.command == "models":
+            return cmd_models(args)
+        if args.command == "bench":
+            return cmd_bench(args)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    build_parser().print_help()
+    return EXIT_BAD_INPUT
+
+
+def _pairs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
+    """(photo, mask) pairs: one pair for files, pairs matched by stem for folders."""
+    from engine.errors import InvalidInputError
+
+    if not image.exists():
+        raise InvalidInputError(f"Cannot open '{image}': no such file or folder.")
+    if not mask.exists():
+        raise InvalidInputError(f"Cannot open mask '{mask}': no such file or folder.")
+    if image.is_dir() != mask.is_dir():
+        raise InvalidInputError("IMAGE and --mask must both be files or both be folders.")
+    if not image.is_dir():
+        return [(image, mask)]
+
+    def listing(folder: Path) -> dict[str, Path]:
+        return {
+            p.stem: p
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        }
+
+    photos, masks = listing(image), listing(mask)
+    missing = sorted(set(photos) - set(masks))
+    if missing:
+        raise InvalidInputError(
+            f"No mask in '{mask}' for {len(missing)} photo(s): {', '.join(missing[:5])}"
+            + ("…" if len(missing) > 5 else "")
+        )
+    if not photos:
+        raise InvalidInputError(f"No photos ({', '.join(sorted(IMAGE_SUFFIXES))}) in '{image}'.")
+    return [(photos[stem], masks[stem]) for stem in photos]
+
+
+def output_paths(photo: Path, output: Path | None, folder_mode: bool, samples: int) -> list[Path]:
+    """Where the samples of ``photo`` go (see the ``-o`` help)."""
+    if output is None:
+        base = photo.with_name(f"{photo.stem}.inpainted.png")
+    elif folder_mode:
+        base = output / f"{photo.stem}.inpainted.png"
+    else:
+        base = output
+    if samples == 1:
+        return [Path(str(base).replace("{i}", "1"))]
+    if "{i}" in base.name:
+        return [base.with_name(base.name.replace("{i}", str(i))) for i in range(1, samples + 1)]
+    stem, _, rest = base.name.partition(".")
+    rest = f".{rest}" if rest else ""
+    return [base.with_name(f"{stem}-{i}{rest}") for i in range(1, samples + 1)]
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine import Engine, InpaintRequest, default_model_id, get_spec
+    from engine.errors import EngineError, ImageWriteError, InvalidInputError
+    from engine.imageio import load_image, load_mask, save_image
+
+    if args.samples < 1:
+        raise InvalidInputError("--samples must be at least 1.")
+    model_id = args.model or default_model_id()
+    get_spec(model_id)  # unknown ids fail before any file is read
+    pairs = _pairs(args.image, args.mask)
+    folder_mode = args.image.is_dir()
+    if folder_mode and args.output is not None:
+        if args.output.exists() and not args.output.is_dir():
+            raise InvalidInputError(f"-o '{args.output}' must be a folder when IMAGE is a folder.")
+        args.output.mkdir(parents=True, exist_ok=True)
+
+    # Refuse before spending minutes on the model, not after.
+    plan = [(p, m, output_paths(p, args.output, folder_mode, args.samples)) for p, m in pairs]
+    if not args.overwrite:
+        for _, _, outs in plan:
+            for out in outs:
+                if out.exists():
+                    raise ImageWriteError(
+                        f"'{out}' already exists; pass --overwrite to replace it."
+                    )
+    engine = Engine()
+    failures = 0
+    progress = tqdm(plan, desc="inpainting", unit="photo", disable=not folder_mode, file=sys.stderr)
+    for photo_path, mask_path, outs in progress:
+        try:
+            photo = load_image(photo_path)
+            mask = load_mask(mask_path, photo.pixels.shape[:2])
+            request = InpaintRequest(
+                photo.pixels,
+                mask,
+                model_id,
+                samples=args.samples,
+                seed=args.seed,
+                device=args.device,
+                strategy=args.strategy,
+            )
+            result = engine.run(request)
+            for out, image in zip(outs, result.images, strict=True):
+                save_image(out, image, like=photo, overwrite=args.overwrite)
+        except EngineError as exc:
+            if not folder_mode:
+                raise
+            failures += 1
+            progress.write(f"error: {exc}", file=sys.stderr)
+            continue
+        h, w = photo.pixels.shape[:2]
+        line = (
+            f"{photo_path.name}: {w}x{h}, {result.model_id} ({result.strategy}, {result.device}) "
+            f"in {result.timings['total']:.2f} s -> {', '.join(str(o) for o in outs)}"
+        )
+        if folder_mode:
+            progress.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+    if failures:
+        print(f"error: {failures} of {len(plan)} photos failed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine import list_models, unavailable_reason
+
+    rows = []
+    for spec in list_models():
+        reason = unavailable_reason(spec)
+        rows.append(
+            {
+                "id": spec.id,
+                "label": spec.label,
+                "description": spec.description,
+                "native_size": spec.native_size,
+                "multi_sample": spec.multi_sample,
+                "needs_weights": spec.needs_weights,
+                "weights_file": spec.weights_file,
+                "weights_sha256": spec.weights_sha256,
+                "weights_present": bool(spec.weights_path and spec.weights_path.is_file()),
+                "available": reason is None,
+                "reason": reason,
+                "strategies": ["auto", "original", "resize", "crop", *spec.strategies],
+                "default": spec.default,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        if not r["needs_weights"]:
+            state = "ready (no weights needed)"
+        else:
+            state = "ready" if r["available"] else f"unavailable: {r['reason']}"
+        flag = " [default]" if r["default"] else ""
+        print(f"{r['id']:<{width}}  {r['label']}{flag}: {r['description']}")
+        print(f"{'':<{width}}  {state}")
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from engine.bench import run_benchmark
+
+    cpu = platform.processor() or platform.machine()
+    print(
+        f"# bench: {platform.system()} {cpu}, {torch.get_num_threads()} torch threads, "
+        f"{__import__('os').cpu_count()} cores, torch {torch.__version__}"
+    )
+    print("model          size        strategy  device  load s  median s   min s  peak MB  GPU MB")
+    for row in run_benchmark(args.models, args.sizes, args.device, args.strategy, args.repeat):
+        load = f"{row.load_s:6.2f}" if row.load_s is not None else "     -"
+        peak = f"{row.peak_mb:7.0f}" if row.peak_mb is not None else "      ?"
+        gpu = f"{row.gpu_peak_mb:6.0f}" if row.gpu_peak_mb is not None else "     -"
+        print(
+            f"{row.model:<14} {row.size:<11} {row.strategy:<9} {row.device:<7} {load}  "
+            f"{row.median_s:8.3f} {row.min_s:7.3f}  {peak}  {gpu}",
+            flush=True,
+        )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
