@@ -6,6 +6,9 @@ sees and pastes its output back into the full-resolution photo:
 - ``original``: the whole image, padded to the model's size multiple.
 - ``resize``: the whole image scaled down to the model's native size and the
   fill scaled back up.
+- ``cra``: contextual residual aggregation (:mod:`engine.cra`): the whole image
+  at the native size, then the photo's own high frequencies borrowed from
+  context cells into the hole, weighted by the model's attention.
 - ``crop``: each hole region with a margin of context, scaled to the native
   size when larger, filled and pasted back; where crops overlap their fills
   are blended with weights that fall off towards each crop's edge (a
@@ -29,7 +32,7 @@ from engine.jobs import CancelToken
 from engine.models.base import InpaintModel
 from engine.registry import ModelSpec
 
-SHARED_STRATEGIES = ("original", "resize", "crop")
+SHARED_STRATEGIES = ("original", "resize", "crop", "cra")
 
 # Width (px, at full resolution) over which overlapping crops cross-fade.
 FEATHER = 32
@@ -327,6 +330,10 @@ def run_strategy(
         return run_whole(model, image, mask, seeds, cancel, report, model.spec.native_size)
     if name == "crop":
         return run_crop(model, image, mask, seeds, cancel, report)
+    if name == "cra":
+        from engine.cra import run_cra  # imports torch: only when used
+
+        return run_cra(model, image, mask, seeds, cancel, report)
     custom = getattr(model, "run_strategy", None)
     if name in model.spec.strategies and custom is not None:
         return custom(name, image, mask, seeds, cancel, report)

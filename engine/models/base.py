@@ -8,12 +8,29 @@ downscaled copy or crops around the holes) and paste its output back.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.jobs import CancelToken
 from engine.registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class AttentionScores:
+    """Where each cell of a working-size image borrows its content from (see :mod:`engine.cra`).
+
+    Attributes:
+        scores: torch float (L, L) on the model's device, L = (h / cell) * (w / cell) cells of
+            the working image numbered row by row; row i holds cell i's weights over all cells
+            (context cells, i.e. cells without hole pixels, carry the weight).
+        cell: side of a cell in working-size pixels.
+    """
+
+    scores: Any
+    cell: int
 
 
 class InpaintModel:
@@ -44,6 +61,16 @@ class InpaintModel:
             RGB uint8 (h, w, 3). Only its hole pixels are used.
         """
         raise NotImplementedError
+
+    def predict_with_attention(
+        self, image: np.ndarray, mask: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, AttentionScores | None]:
+        """Like :meth:`predict`, plus the model's own attention scores when it computes them.
+
+        The ``cra`` strategy aggregates full-resolution residuals with these scores; models
+        without an attention module return None and ``cra`` derives scores from their fill.
+        """
+        return self.predict(image, mask, seed), None
 
     def generate(
         self,
