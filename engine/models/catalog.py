@@ -25,4 +25,20 @@ NAVIER_STOKES = ModelSpec(
     "and Video Inpainting, CVPR 2001",
 )
 
-SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES)
+HIFILL = ModelSpec(
+    id="hifill",
+    label="HiFill",
+    description="Thin coarse-to-fine network with attention; contextual residual aggregation "
+    "keeps fills sharp on photos up to 8K.",
+    entry="engine.models.hifill:HiFillModel",
+    native_size=512,
+    size_multiple=16,
+    needs_weights=True,
+    weights_file="hifill.safetensors",
+    strategies=("cra",),
+    uses_torch=True,
+    paper="Z. Yi, Q. Tang, S. Azizi, D. Jang, Z. Xu, Contextual Residual Aggregation for Ultra "
+    "High-Resolution Image Inpainting, CVPR 2020",
+)
+
+SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES, HIFILL)

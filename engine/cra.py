@@ -1,0 +1,266 @@
+"""Contextual residual aggregation (CRA): sharp high-resolution fills from a low-resolution model.
+
+HiFill (Yi et al., CVPR 2020), section 3.1, done for any model and any aspect ratio:
+
+1. The photo (H, W) is cut into a grid of square cells of ``cell`` pixels,
+   ``native / 16`` cells along its long side (32 for a 512 model). It is
+   reflect-padded to whole cells (at most ``cell - 1`` pixels, no squashing)
+   and scaled down so a cell is 16 pixels: the model's working image, at most
+   ``native`` on the long side, with the photo's own aspect ratio.
+2. The model fills the hole at that size and says where each cell borrows from
+   (:class:`engine.models.base.AttentionScores`, HiFill's ACM); a model without
+   attention gets scores from its own fill (:func:`completion_scores`).
+3. ``base`` = the low-resolution completion scaled back up (blurry). The
+   residual ``photo - base`` holds the high frequencies of every context cell.
+4. Each hole cell's residual is the score-weighted sum of the context cells'
+   residuals (no learned parameters); ``base + residual`` fills the hole and
+   every pixel outside it is the input's, bit for bit.
+
+Step 4 is one matrix product, (hole cells x context cells) @ (context cells x
+cell pixels), run in torch on the engine's device. It is done in chunks of
+cell rows so its buffers stay below :data:`CHUNK_BYTES` whatever the hole:
+memory grows with the photo (input, base, output), never photo x hole.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.jobs import CancelToken
+from engine.models.base import AttentionScores, InpaintModel
+from engine.strategies import _downscale_mask, _pad_to_multiple, run_whole
+
+# Side of a cell in the model's working image (HiFill: 512 / 32 cells).
+LOW_CELL = 16
+# Upper bound of the float buffers of one aggregation chunk.
+CHUNK_BYTES = 48 * 2**20
+# Softmax temperature of scores derived from a fill (as HiFill's ACM).
+SOFTMAX_SCALE = 10.0
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The cell grid of a photo: ``rows x cols`` cells of ``cell x cell`` pixels."""
+
+    rows: int
+    cols: int
+    cell: int
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        return self.rows * self.cell, self.cols * self.cell
+
+    @property
+    def low_shape(self) -> tuple[int, int]:
+        return self.rows * LOW_CELL, self.cols * LOW_CELL
+
+
+def plan_grid(height: int, width: int, native: int) -> Grid:
+    """Cells so that the long side has ``native / 16`` of them, each at least 16 px."""
+    cell = max(LOW_CELL, math.ceil(max(height, width) / (native // LOW_CELL)))
+    return Grid(math.ceil(height / cell), math.ceil(width / cell), cell)
+
+
+def completion_scores(fill: torch.Tensor, holes: torch.Tensor, cell: int) -> torch.Tensor:
+    """Attention scores from a low-resolution completion, for models without attention.
+
+    Each cell is described by its 4 x 4 average-pooled colours, centred on the image's
+    mean colour; scores are the softmax (scale 10) of cosine similarities to context cells.
+
+    Args:
+        fill: float (1, 3, h, w) completion in [0, 1], h and w multiples of ``cell``.
+        holes: bool (L,) hole cells.
+        cell: cell side in pixels of ``fill``.
+
+    Returns:
+        float (L, L); hole rows sum to 1 over context cells.
+    """
+    pool = max(1, cell // 4)
+    feats = F.avg_pool2d(fill.float(), pool)
+    feats = feats - feats.mean(dim=(2, 3), keepdim=True)
+    sub = cell // pool
+    _, c, h, w = feats.shape
+    cells = feats.reshape(c, h // sub, sub, w // sub, sub).permute(1, 3, 0, 2, 4)
+    cells = F.normalize(cells.reshape((h // sub) * (w // sub), -1), dim=1, eps=1e-6)
+    logits = (cells @ cells.T * SOFTMAX_SCALE).masked_fill(holes[None, :], float("-inf"))
+    return torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
+
+
+def _cells_view(t: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """(H', W', ...) -> a (rows, cols, cell, cell, ...) view (no copy)."""
+    c = grid.cell
+    rest = t.shape[2:]
+    perm = (0, 2, 1, 3, *range(4, 4 + len(rest)))
+    return t.view(grid.rows, c, grid.cols, c, *rest).permute(perm)
+
+
+def aggregate_residuals(
+    out: torch.Tensor,
+    image: torch.Tensor,
+    base: torch.Tensor,
+    mask: torch.Tensor,
+    grid: Grid,
+    weights: torch.Tensor,
+    hole_idx: torch.Tensor,
+    context_idx: torch.Tensor,
+    chunk_bytes: int = CHUNK_BYTES,
+    cancel: CancelToken | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Write ``base + aggregated residual`` into the hole pixels of ``out`` (in place).
+
+    Args:
+        out: uint8 (H', W', 3) result buffer, a copy of ``image``; only hole pixels change.
+        image: uint8 (H', W', 3) photo, sides ``grid.padded_shape``.
+        base: uint8 (H', W', 3) upsampled low-resolution completion.
+        mask: bool (H', W'), True = hole.
+        grid: the cell grid.
+        weights: float (n_hole, n_context); row i: weights of hole cell ``hole_idx[i]``
+            over the context cells ``context_idx`` (rows sum to 1).
+        hole_idx, context_idx: long (n_hole,), (n_context,) flat cell indices (row-major).
+        chunk_bytes: bound of one chunk's float buffers.
+        on_chunk: called with the byte size of each chunk's float buffers (for tests).
+    """
+    c = grid.cell
+    hr, hc = hole_idx // grid.cols, hole_idx % grid.cols
+    cr, cc = context_idx // grid.cols, context_idx % grid.cols
+    views = [_cells_view(t, grid) for t in (out, image, base, mask)]
+    out5, image5, base5, mask5 = views
+    n_hole, n_ctx = weights.shape
+    # Float buffers per cell-pixel row: context residual, product, hole base + sum.
+    row_bytes = (n_ctx + 3 * n_hole) * c * 3 * 4
+    step = max(1, min(c, chunk_bytes // max(row_bytes, 1)))
+    weights = weights.float()
+    for y0 in range(0, c, step):
+        if cancel is not None:
+            cancel.check()
+        y1 = min(c, y0 + step)
+        if on_chunk is not None:
+            on_chunk(row_bytes * (y1 - y0))
+        ctx = image5[cr, cc, y0:y1].float().sub_(base5[cr, cc, y0:y1].float())
+        residual = weights @ ctx.reshape(n_ctx, -1)
+        del ctx
+        filled = base5[hr, hc, y0:y1].float().add_(residual.view(n_hole, y1 - y0, c, 3))
+        del residual
+        filled = filled.round_().clamp_(0, 255).to(torch.uint8)
+        hole = mask5[hr, hc, y0:y1][..., None]
+        out5[hr, hc, y0:y1] = torch.where(hole, filled, out5[hr, hc, y0:y1])
+
+
+def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory on the CPU (a read-only input is never written)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array).to(device)
+
+
+def _pad(image: np.ndarray, mask: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    h, w = mask.shape
+    ph, pw = shape[0] - h, shape[1] - w
+    if ph == 0 and pw == 0:
+        return image, mask
+    mode = cv2.BORDER_REFLECT_101 if min(h, w) > max(ph, pw) else cv2.BORDER_REPLICATE
+    image = cv2.copyMakeBorder(image, 0, ph, 0, pw, mode)
+    mask = cv2.copyMakeBorder(mask.view(np.uint8), 0, ph, 0, pw, mode).view(bool)
+    return image, mask
+
+
+def _low_fill(
+    model: InpaintModel, image: np.ndarray, mask: np.ndarray, seed: int
+) -> tuple[np.ndarray, AttentionScores | None]:
+    """Run the model on the working image, padded to its size multiple if needed."""
+    h, w = mask.shape
+    padded_image, padded_mask = _pad_to_multiple(image, mask, model.spec.size_multiple)
+    fill, attention = model.predict_with_attention(padded_image, padded_mask, seed)
+    if attention is not None and padded_mask.shape != mask.shape:
+        attention = None  # its grid covers the padding; derive scores instead
+    return fill[:h, :w], attention
+
+
+def cell_weights(
+    attention: AttentionScores | None,
+    fill: np.ndarray,
+    holes: torch.Tensor,
+    device: torch.device | str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(weights (n_hole, n_context), hole_idx, context_idx) for the grid whose hole cells are given.
+
+    Uses the model's scores when they are on this grid, else :func:`completion_scores`.
+    Rows are renormalised over the context cells (a model may count a border cell as
+    hole that has no hole pixel at full resolution).
+    """
+    hole_idx = holes.nonzero().squeeze(1)
+    context_idx = (~holes).nonzero().squeeze(1)
+    n = holes.numel()
+    scores = None
+    if attention is not None and attention.cell == LOW_CELL and attention.scores.shape == (n, n):
+        scores = attention.scores.to(device).float()
+    if scores is None:
+        fill_t = torch.from_numpy(np.ascontiguousarray(fill)).to(device)
+        fill_t = fill_t.permute(2, 0, 1)[None].float() / 255.0
+        scores = completion_scores(fill_t, holes, LOW_CELL)
+    weights = scores[hole_idx][:, context_idx]
+    total = weights.sum(dim=1, keepdim=True)
+    # No usable weight at all: spread evenly (a hole cell must not stay residual-free).
+    uniform = torch.full_like(weights, 1.0 / max(1, weights.shape[1]))
+    weights = torch.where(total > 1e-6, weights / total.clamp_min(1e-12), uniform)
+    return weights, hole_idx, context_idx
+
+
+def run_cra(
+    model: InpaintModel,
+    image: np.ndarray,
+    mask: np.ndarray,
+    seeds: Sequence[int],
+    cancel: CancelToken | None,
+    report: Callable[[float], None],
+) -> Iterator[np.ndarray]:
+    """Strategy ``cra``: yield one full-resolution result per seed (module docstring)."""
+    h, w = mask.shape
+    native = model.spec.native_size
+    if native is None or max(h, w) <= native:
+        # The model sees the photo as it is: there is no lost detail to restore.
+        yield from run_whole(model, image, mask, seeds, cancel, report, None)
+        return
+    grid = plan_grid(h, w, native)
+    device = torch.device(model.device if model.spec.uses_torch else "cpu")
+    image_p, mask_p = _pad(image, mask, grid.padded_shape)
+    lh, lw = grid.low_shape
+    low_image = cv2.resize(image_p, (lw, lh), interpolation=cv2.INTER_AREA)
+    low_mask = _downscale_mask(mask_p, (lw, lh))
+    # Full-resolution hole cells; the aggregation fills exactly these.
+    holes_np = mask_p.reshape(grid.rows, grid.cell, grid.cols, grid.cell).any(axis=(1, 3))
+    holes = torch.from_numpy(holes_np.reshape(-1)).to(device)
+    image_t = _tensor(image_p, device)
+    mask_t = _tensor(mask_p, device)
+    for i, seed in enumerate(seeds):
+        if cancel is not None:
+            cancel.check()
+        fill, attention = _low_fill(model, low_image, low_mask, seed)
+        report((i + 0.5) / len(seeds))
+        base = cv2.resize(fill, (grid.padded_shape[1], grid.padded_shape[0]), cv2.INTER_LINEAR)
+        weights, hole_idx, context_idx = cell_weights(attention, fill, holes, device)
+        out = image_p.copy()
+        out_t = torch.from_numpy(out).to(device)
+        base_t = torch.from_numpy(base).to(device)
+        del base
+        if len(context_idx) == 0:
+            # No context to borrow texture from: the upsampled fill alone.
+            out_t = torch.where(mask_t[..., None], base_t, out_t)
+        else:
+            aggregate_residuals(
+                out_t, image_t, base_t, mask_t, grid, weights, hole_idx, context_idx,
+                cancel=cancel,
+            )  # fmt: skip
+        del base_t
+        result = out_t.cpu().numpy()
+        report((i + 1) / len(seeds))
+        yield np.ascontiguousarray(result[:h, :w]) if result.shape[:2] != (h, w) else result

@@ -1,0 +1,193 @@
+"""Contextual residual aggregation (engine.cra): texture recovery, sizes, memory bound."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine.cra import (
+    Grid,
+    aggregate_residuals,
+    cell_weights,
+    completion_scores,
+    plan_grid,
+    run_cra,
+)
+from engine.models.base import AttentionScores, InpaintModel
+from engine.registry import ModelSpec
+from engine.strategies import SHARED_STRATEGIES, run_strategy
+
+LOW_SPEC = ModelSpec(
+    id="low-telea",
+    label="Telea at low resolution",
+    description="test double: a model that only works at 64 px",
+    entry="tests.test_cra:LowResTelea",
+    native_size=64,
+    size_multiple=16,
+)
+
+
+class LowResTelea(InpaintModel):
+    """A smooth low-resolution filler without attention (counts its calls and sizes)."""
+
+    def __init__(self, spec: ModelSpec = LOW_SPEC, device: str = "cpu") -> None:
+        super().__init__(spec, device)
+        self.sizes: list[tuple[int, int]] = []
+
+    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        assert max(mask.shape) <= self.spec.native_size
+        self.sizes.append(mask.shape)
+        return cv2.inpaint(image, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+
+
+def _run(model: InpaintModel, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return next(iter(run_cra(model, image, mask, [0], None, lambda _: None)))
+
+
+def _striped(h: int, w: int) -> np.ndarray:
+    """A smooth gradient plus a strong period-4 stripe texture (pure high frequency)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    smooth = 60 + 100 * xs / w + 40 * ys / h
+    stripes = 40 * np.sin(2 * np.pi * xs / 4 + np.pi / 4) * np.sqrt(2)  # +-40 at integer x
+    base = np.stack([smooth, smooth * 0.8 + 20, 200 - smooth * 0.5], -1)
+    return np.clip(base + stripes[..., None], 0, 255).round().astype(np.uint8)
+
+
+def _high_pass(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    return x - cv2.blur(x, (4, 1))
+
+
+def test_cra_is_a_shared_strategy():
+    assert "cra" in SHARED_STRATEGIES
+    image, mask = _striped(128, 192), np.zeros((128, 192), bool)
+    mask[40:80, 60:120] = True
+    out = next(iter(run_strategy("cra", LowResTelea(), image, mask, [0], None, lambda _: None)))
+    assert out.shape == image.shape
+
+
+def test_aggregation_restores_periodic_texture_in_the_hole():
+    # 256 x 384 photo, 64 px model: 4 cells on the long side, cells of 96 px, 3 x 4 grid
+    # (the photo is reflect-padded to 288 rows). The stripes' period (4 px)
+    # divides the cell, so every context cell's residual is the texture in phase: whatever
+    # the weights, the hole's aggregated residual must be the texture itself.
+    truth = _striped(256, 384)
+    mask = np.zeros(truth.shape[:2], bool)
+    mask[70:190, 130:250] = True
+    image = truth.copy()
+    image[mask] = 0  # hole content is undefined
+    model = LowResTelea()
+    out = _run(model, image, mask)
+    assert model.sizes == [(48, 64)]  # aspect ratio kept: 3 x 4 cells of 16 px
+    assert np.array_equal(out[~mask], truth[~mask])
+    blurry = next(iter(run_strategy("resize", model, image, mask, [0], None, lambda _: None)))
+    hp_truth, hp_cra, hp_resize = (_high_pass(x)[mask] for x in (truth, out, blurry))
+    # The stripes come back in the hole (energy and phase) and resize loses them.
+    assert np.abs(hp_cra - hp_truth).mean() < 0.2 * np.abs(hp_truth).mean()
+    assert np.abs(hp_resize - hp_truth).mean() > 0.6 * np.abs(hp_truth).mean()
+    err_cra = np.abs(out.astype(int) - truth)[mask].mean()
+    err_resize = np.abs(blurry.astype(int) - truth)[mask].mean()
+    assert err_cra < 0.5 * err_resize
+
+
+def test_model_scores_pick_the_context_cell():
+    # All weight on one context cell: the hole cell's residual is exactly that cell's.
+    rng = np.random.default_rng(0)
+    grid = Grid(rows=2, cols=3, cell=8)
+    image = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    base = np.full_like(image, 128)
+    mask = np.zeros((16, 24), bool)
+    mask[0:8, 8:16] = True  # cell 1 entirely hole
+    holes = torch.zeros(6, dtype=torch.bool)
+    holes[1] = True
+    scores = torch.zeros(6, 6)
+    scores[1, 5] = 1.0
+    weights, hole_idx, ctx_idx = cell_weights(
+        AttentionScores(scores, 16), np.zeros((32, 48, 3), np.uint8), holes, "cpu"
+    )
+    assert hole_idx.tolist() == [1] and ctx_idx.tolist() == [0, 2, 3, 4, 5]
+    assert torch.equal(weights, torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]]))
+    out = image.copy()
+    aggregate_residuals(
+        torch.from_numpy(out), torch.from_numpy(image), torch.from_numpy(base),
+        torch.from_numpy(mask), grid, weights, hole_idx, ctx_idx,
+    )  # fmt: skip
+    assert np.array_equal(out[0:8, 8:16], image[8:16, 16:24])
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_completion_scores_prefer_similar_cells():
+    fill = torch.zeros(1, 3, 32, 48)
+    fill[..., :16, :16] = 1.0  # cell 0 bright like cell 1 (the hole)
+    fill[..., :16, 16:32] = 1.0
+    holes = torch.tensor([False, True, False, False, False, False])
+    scores = completion_scores(fill, holes, 16)
+    assert scores[1, 1] == 0 and torch.allclose(scores[1].sum(), torch.tensor(1.0))
+    assert scores[1].argmax().item() == 0
+
+
+@pytest.mark.parametrize(("h", "w"), [(1000, 4000), (513, 2049), (2049, 513)])
+def test_odd_sizes_and_aspect_ratios(h, w):
+    rng = np.random.default_rng(h)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[h // 3 : h // 2, w // 4 : w // 3] = True
+    mask[-5:, -7:] = True  # a hole touching the padded corner
+    model = LowResTelea()
+    out = _run(model, image, mask)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(out[~mask], image[~mask])
+    grid = plan_grid(h, w, 64)
+    assert model.sizes == [grid.low_shape]
+    low_h, low_w = grid.low_shape
+    # Long side at the native size; aspect ratio within one cell of the photo's.
+    assert max(low_h, low_w) == 64
+    assert abs(low_w / low_h - w / h) <= (w / h) * 16 / min(low_h, low_w) + 1e-9
+
+
+def test_known_pixels_unchanged_at_8k():
+    h, w = 4320, 7680
+    rng = np.random.default_rng(1)
+    image = np.empty((h, w, 3), np.uint8)
+    image[:] = rng.integers(0, 256, (1, w, 3), dtype=np.uint8)  # cheap but not constant
+    mask = np.zeros((h, w), bool)
+    mask[1000:2200, 3000:4500] = True
+    mask[4000:4300, 100:7000] = True
+    image.flags.writeable = False  # as the engine hands it over
+    spec = ModelSpec(**{**LOW_SPEC.__dict__, "native_size": 512})
+    out = _run(LowResTelea(spec), image, mask)
+    assert np.array_equal(out[~mask], image[~mask])
+    assert not np.array_equal(out[mask], image[mask])
+
+
+def _aggregate_case(hole_cells: int, chunk_bytes: int) -> tuple[np.ndarray, list[int]]:
+    rng = np.random.default_rng(3)
+    grid = Grid(rows=8, cols=8, cell=32)
+    image = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    base = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    holes = torch.zeros(64, dtype=torch.bool)
+    holes[:hole_cells] = True
+    mask = holes.view(8, 8).repeat_interleave(32, 0).repeat_interleave(32, 1).numpy()
+    hole_idx, ctx_idx = holes.nonzero().squeeze(1), (~holes).nonzero().squeeze(1)
+    gen = torch.Generator().manual_seed(0)
+    weights = torch.softmax(torch.randn(len(hole_idx), len(ctx_idx), generator=gen), dim=1)
+    out = image.copy()
+    chunks: list[int] = []
+    aggregate_residuals(
+        torch.from_numpy(out), torch.from_numpy(image), torch.from_numpy(base),
+        torch.from_numpy(mask), grid, weights, hole_idx, ctx_idx,
+        chunk_bytes=chunk_bytes, on_chunk=chunks.append,
+    )  # fmt: skip
+    return out, chunks
+
+
+@pytest.mark.parametrize("hole_cells", [4, 40])
+def test_chunked_aggregation_bounds_memory_and_matches_one_pass(hole_cells):
+    budget = 256 * 2**10
+    chunked, chunks = _aggregate_case(hole_cells, budget)
+    whole, one = _aggregate_case(hole_cells, 2**40)
+    assert len(one) == 1 and len(chunks) > 1
+    assert max(chunks) <= budget  # whatever the hole size
+    assert np.array_equal(chunked, whole)

@@ -1,0 +1,148 @@
+"""HiFill network, its layers and its model class (untrained weights: shapes and flow only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from engine.jobs import InpaintRequest
+from engine.layers.attention import AttentionTransfer, attention_scores, hole_cells, to_cells
+from engine.layers.gated_conv import GatedConv2d
+from engine.models.catalog import HIFILL
+from engine.models.hifill import HiFillConfig, HiFillModel, HiFillNet
+from engine.pipeline import Engine
+from engine.registry import WEIGHTS_DIR_ENV, sha256_file
+
+TINY = HiFillConfig(coarse_channels=4, refine_channels=4)
+
+
+def _inputs(h: int = 64, w: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, h, w, generator=gen)
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., 16:40, 30:70] = 1
+    return image, mask
+
+
+@pytest.mark.parametrize("gate", ["single", "depthwise", "pixelwise", "none"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gated_conv_shapes(gate, stride):
+    layer = GatedConv2d(6, 10, 3, stride, dilation=2 if stride == 1 else 1, gate=gate)
+    out = layer(torch.randn(2, 6, 32, 48))
+    assert out.shape == (2, 10, 32 // stride, 48 // stride)
+    if gate == "single":
+        assert layer.gate.out_channels == 1  # one gate channel broadcast to all 10
+
+
+def test_gates_are_lighter_than_the_features():
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    for gate in ("single", "depthwise", "pixelwise"):
+        layer = GatedConv2d(32, 32, 3, gate=gate)
+        assert count(layer.gate) < count(layer.feature) / 2
+
+
+def test_attention_selects_the_identical_context_cell():
+    feats = torch.randn(1, 8, 8, 12)  # 2 x 3 cells of 4 px
+    feats[..., 0:4, 4:8] = feats[..., 4:8, 8:12]  # hole cell 1 == context cell 5
+    mask = torch.zeros(1, 1, 8, 12)
+    mask[..., 0:4, 4:8] = 1
+    holes = hole_cells(mask, 4)
+    scores = attention_scores(feats, holes)
+    assert scores.shape == (1, 6, 6)
+    assert scores[0, 1].argmax().item() == 5
+    assert scores[0, :, 1].abs().max() == 0  # nobody borrows from the hole
+    assert torch.allclose(scores.sum(-1), torch.ones(1, 6))
+
+
+def test_attention_transfer_fills_only_hole_cells():
+    x = torch.randn(1, 3, 8, 12)
+    holes = torch.tensor([[False, True, False, False, False, False]])
+    scores = torch.zeros(1, 6, 6)
+    scores[0, 1, 4] = 1.0
+    out = AttentionTransfer()(x, scores, holes, (2, 3))
+    assert torch.equal(out[..., 0:4, 4:8], x[..., 4:8, 4:8])  # cell 4 = row 1, col 1
+    keep = torch.ones(1, 1, 8, 12, dtype=torch.bool)
+    keep[..., 0:4, 4:8] = False
+    assert torch.equal(out.masked_select(keep), x.masked_select(keep))
+    batched = AttentionTransfer()(
+        x.repeat(2, 1, 1, 1), scores.repeat(2, 1, 1), holes.repeat(2, 1), (2, 3)
+    )
+    assert torch.allclose(batched[1:], out)
+    assert torch.equal(to_cells(x, 4)[0, 4], x[0, :, 4:8, 4:8].reshape(-1))
+
+
+def test_network_shapes_finite_and_trainable():
+    net = HiFillNet(TINY)
+    image, mask = _inputs()
+    coarse, refined, scores = net(image, mask)
+    assert coarse.shape == refined.shape == image.shape
+    assert scores.shape == (1, 24, 24)  # non-square 4 x 6 grid of 16 px cells
+    assert torch.isfinite(refined).all() and refined.min() >= 0 and refined.max() <= 1
+    (refined.mean() + coarse.mean()).backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_hole_content_does_not_matter():
+    net = HiFillNet(TINY).eval()
+    image, mask = _inputs()
+    other = torch.where(mask.bool(), torch.rand_like(image), image)
+    with torch.no_grad():
+        a = net(image * (1 - mask), mask)[1]
+        b = net(other * (1 - mask), mask)[1]
+    assert torch.equal(a, b)
+
+
+def test_scores_shared_across_scales():
+    net = HiFillNet(TINY)
+    seen: list[torch.Tensor] = []
+    net.refine.transfer.register_forward_pre_hook(lambda _m, args: seen.append(args[1]))
+    _, _, scores = net(*_inputs())
+    assert len(seen) == 3  # ATM at 1/8, 1/4 and 1/2 of the working size
+    assert all(s is scores for s in seen)  # the very same tensor object, computed once
+
+
+@pytest.fixture
+def untrained_weights(tmp_path, monkeypatch):
+    """An UNTRAINED HiFill weights file + manifest (for flow tests; never shipped)."""
+    torch.manual_seed(0)
+    net = HiFillNet(TINY)
+    path = tmp_path / HIFILL.weights_file
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(path), metadata={"config": json.dumps(dataclasses.asdict(TINY))})
+    manifest = {"hifill": {"file": path.name, "sha256": sha256_file(path)}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
+    return path
+
+
+def test_model_returns_its_attention(untrained_weights):
+    model = HiFillModel(HIFILL, "cpu")
+    model.load(untrained_weights)
+    image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    mask = np.zeros((64, 96), bool)
+    mask[10:30, 20:50] = True
+    fill, attention = model.predict_with_attention(image, mask, 0)
+    assert fill.shape == image.shape and fill.dtype == np.uint8
+    assert attention is not None and attention.cell == 16
+    assert attention.scores.shape == (24, 24)
+    assert np.array_equal(model.predict(image, mask, 0), fill)
+
+
+def test_engine_runs_hifill_with_cra(untrained_weights):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (600, 1100, 3), dtype=np.uint8)
+    mask = np.zeros((600, 1100), bool)
+    mask[200:330, 400:700] = True
+    result = Engine().run(InpaintRequest(image, mask, "hifill", device="cpu"))
+    assert result.strategy == "cra"
+    out = result.images[0]
+    assert out.shape == image.shape
+    assert np.array_equal(out[~mask], image[~mask])
