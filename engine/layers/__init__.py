@@ -1,0 +1,1 @@
+"""Network layers shared by several models (partial convolution, ...)."""

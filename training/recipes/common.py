@@ -1,0 +1,39 @@
+"""Loss terms shared by the PConv-family recipes (PConv, DFNet)."""
+
+from __future__ import annotations
+
+import torch
+
+from training import losses
+
+
+def reconstruction_terms(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    hole: torch.Tensor,
+    ctx_backbone: torch.nn.Module | None,
+    weights: dict[str, float],
+) -> dict[str, torch.Tensor]:
+    """PConv's loss terms (unweighted) for one full-resolution prediction.
+
+    ``hole``/``valid`` L1, ``tv`` on the composite, and when the backbone is given and their
+    weights are non-zero: ``perceptual`` (output and composite) and ``style_out``/``style_comp``.
+    """
+    comp = pred * hole + target * (1 - hole)
+    terms = {
+        "hole": losses.hole_l1(pred, target, hole),
+        "valid": losses.valid_l1(pred, target, hole),
+        "tv": losses.total_variation(comp, hole),
+    }
+    wants = any(weights.get(k, 0) for k in ("perceptual", "style_out", "style_comp"))
+    if ctx_backbone is not None and wants:
+        n = pred.shape[0]
+        with torch.no_grad():
+            f_gt = ctx_backbone(target)
+        feats = ctx_backbone(torch.cat([pred, comp], dim=0))
+        f_out = [f[:n] for f in feats]
+        f_comp = [f[n:] for f in feats]
+        terms["perceptual"] = losses.perceptual(f_out, f_gt) + losses.perceptual(f_comp, f_gt)
+        terms["style_out"] = losses.style(f_out, f_gt)
+        terms["style_comp"] = losses.style(f_comp, f_gt)
+    return terms

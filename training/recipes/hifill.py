@@ -1,0 +1,98 @@
+"""Training recipe of HiFill (Yi et al., CVPR 2020; public training code's losses).
+
+Generator: L1 on hole and known pixels for the refined output and for the coarse output
+(the coarse pair weighted 1.2x in the configs), plus, when ``loss_weights.gan`` is non-zero,
+the WGAN loss of one global critic trained with gradient penalty (lambda 10, GAN weight
+0.001 in the paper). The ACM/ATM and the residual aggregation have no parameters of their
+own to train: the attention is learned through the refine network's reconstruction.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.models.hifill import HiFillModel, HiFillNet
+from training import losses
+from training.data import Batch
+from training.recipes import LossContext, Recipe, register_recipe
+
+# WGAN-GP's gradient-penalty weight (Gulrajani et al.; HiFill and DeepFill use 10).
+GP_LAMBDA = 10.0
+
+
+class GlobalCritic(nn.Module):
+    """WGAN critic on the whole image and its mask: stride-2 5x5 convs, LeakyReLU, no norm.
+
+    (N, 3, H, W) image in [0, 1] and (N, 1, H, W) mask -> (N,) scores.
+    """
+
+    def __init__(self, channels: int = 32, levels: int = 5) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 4
+        for i in range(levels):
+            cout = channels * min(2**i, 4)
+            layers += [nn.Conv2d(cin, cout, 5, 2, 2), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, 1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.body(torch.cat([image * 2 - 1, mask], 1))
+        return self.head(x.mean(dim=(2, 3))).squeeze(1)
+
+
+def _composite(pred: torch.Tensor, batch: Batch) -> torch.Tensor:
+    return pred * batch.mask + batch.image * (1 - batch.mask)
+
+
+@register_recipe
+class HiFillRecipe(Recipe):
+    """Coarse and refined L1 (hole and known pixels) + optional WGAN-GP global critic."""
+
+    model_id = "hifill"
+    model_class = HiFillModel
+
+    def build_generator(self, model_config) -> nn.Module:
+        return HiFillNet(model_config)
+
+    def build_critic(self, model_config) -> nn.Module | None:
+        return GlobalCritic()
+
+    def uses_critic(self, settings: dict) -> bool:
+        # The CPU config leaves the adversarial term out (see its notes): no critic steps.
+        return float(settings["loss_weights"].get("gan", 0)) > 0
+
+    def generator_losses(
+        self, generator: nn.Module, batch: Batch, ctx: LossContext
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        hole, target = batch.mask, batch.image
+        coarse, refined, _scores = generator(target * (1 - hole), hole)
+        coarse, refined = coarse.float(), refined.float()
+        terms = {
+            "hole": losses.hole_l1(refined, target, hole),
+            "valid": losses.valid_l1(refined, target, hole),
+            "coarse_hole": losses.hole_l1(coarse, target, hole),
+            "coarse_valid": losses.valid_l1(coarse, target, hole),
+        }
+        critic = ctx.extras.get("critic")
+        if critic is not None and float(ctx.settings["loss_weights"].get("gan", 0)) > 0:
+            terms["gan"] = losses.wgan_generator_loss(critic(_composite(refined, batch), hole))
+        return terms, refined
+
+    def critic_losses(
+        self, critic: nn.Module, generator: nn.Module, batch: Batch, ctx: LossContext
+    ) -> dict[str, torch.Tensor]:
+        ctx.extras["critic"] = critic
+        with torch.no_grad():
+            fake = _composite(generator(batch.image * (1 - batch.mask), batch.mask)[1], batch)
+        real_score = critic(batch.image, batch.mask)
+        fake_score = critic(fake.float(), batch.mask)
+        penalty = losses.gradient_penalty(critic, batch.image, fake.float(), batch.mask)
+        return {"wgan": losses.wgan_critic_loss(real_score, fake_score), "gp": GP_LAMBDA * penalty}
+
+    def predict(
+        self, generator: nn.Module, image: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        return generator(image * (1 - mask), mask)[1]

@@ -1,0 +1,33 @@
+"""Training recipe of PConv: the paper's losses on one full-resolution prediction."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.models.pconv import PConvModel, PConvUNet
+from training.data import Batch
+from training.recipes import LossContext, Recipe, register_recipe
+from training.recipes.common import reconstruction_terms
+
+
+@register_recipe
+class PConvRecipe(Recipe):
+    """L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv (paper)."""
+
+    model_id = "pconv"
+    model_class = PConvModel
+    backbone_terms = ("perceptual", "style_out", "style_comp")
+
+    def build_generator(self, model_config) -> nn.Module:
+        return PConvUNet(model_config)
+
+    def generator_losses(
+        self, generator: nn.Module, batch: Batch, ctx: LossContext
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        hole = batch.mask
+        pred = generator(batch.image * (1 - hole), hole).float()
+        terms = reconstruction_terms(
+            pred, batch.image, hole, ctx.backbone, ctx.settings["loss_weights"]
+        )
+        return terms, pred
