@@ -1,0 +1,32 @@
+"""Start the desktop app."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from app.settings import APPLICATION, ORGANIZATION
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Create the QApplication and the window, open ``argv[1]`` if given, run the event loop."""
+    import qtawesome as qta
+
+    from app.main_window import MainWindow
+
+    args = list(sys.argv if argv is None else argv)
+    app = QApplication.instance() or QApplication(args)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APPLICATION)
+    app.setWindowIcon(QIcon(qta.icon("mdi6.auto-fix", color="#e0457b").pixmap(64, 64)))
+    window = MainWindow()
+    window.show()
+    paths = [a for a in args[1:] if not a.startswith("-")]
+    if paths:
+        QTimer.singleShot(0, lambda: window.open_path(paths[0]))
+    return app.exec()

@@ -1,0 +1,79 @@
+"""Integer rectangles in image pixels, shared by the Qt-free canvas model and the widgets."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Rect(NamedTuple):
+    """The pixels ``[x0, x1) x [y0, y1)`` of an image; empty when ``x1 <= x0`` or ``y1 <= y0``."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @classmethod
+    def around(cls, xs: tuple[float, ...], ys: tuple[float, ...], pad: float = 0.0) -> Rect:
+        """The smallest rectangle of whole pixels covering points ``(xs, ys)`` grown by ``pad``."""
+        return cls(
+            math.floor(min(xs) - pad),
+            math.floor(min(ys) - pad),
+            math.ceil(max(xs) + pad),
+            math.ceil(max(ys) + pad),
+        )
+
+    @property
+    def width(self) -> int:
+        return max(0, self.x1 - self.x0)
+
+    @property
+    def height(self) -> int:
+        return max(0, self.y1 - self.y0)
+
+    @property
+    def empty(self) -> bool:
+        return self.x1 <= self.x0 or self.y1 <= self.y0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` to index a numpy array with."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def clip(self, width: int, height: int) -> Rect:
+        """This rectangle limited to an image of ``width`` x ``height``."""
+        return Rect(
+            max(0, min(self.x0, width)),
+            max(0, min(self.y0, height)),
+            max(0, min(self.x1, width)),
+            max(0, min(self.y1, height)),
+        )
+
+    def union(self, other: Rect | None) -> Rect:
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return Rect(
+            min(self.x0, other.x0),
+            min(self.y0, other.y0),
+            max(self.x1, other.x1),
+            max(self.y1, other.y1),
+        )
+
+    def intersects(self, other: Rect) -> bool:
+        return (
+            self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+        )
+
+
+def bounding_rect(mask: np.ndarray) -> Rect | None:
+    """The bounding rectangle of the True pixels of a 2-D array, or None if there are none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)

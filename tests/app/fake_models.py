@@ -1,0 +1,14 @@
+"""A test double of a multi-sample model: fills the hole with a colour that depends on the seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.models.base import InpaintModel
+
+
+class SeededFill(InpaintModel):
+    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        out = image.copy()
+        out[mask] = (seed * 40 % 256, 255 - seed * 40 % 256, 128)
+        return out

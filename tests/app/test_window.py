@@ -1,0 +1,282 @@
+"""The main window: open, inpaint through the worker, results, errors, save, settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+
+from app.geometry import Rect
+from engine import imageio
+from engine.models import catalog
+from engine.registry import ModelSpec
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def paint_hole(window) -> Rect:
+    rect = Rect(60, 40, 100, 80)
+    window.document.fill_rect(rect)
+    window._update_actions()
+    return rect
+
+
+def shown_pixel(window, x: int, y: int) -> tuple[int, int, int]:
+    """The colour the canvas shows at image pixel (x, y), with the mask hidden."""
+    c = window.canvas
+    wx, wy = c.view.to_widget(x + 0.5, y + 0.5)
+    return c.grab().toImage().pixelColor(int(wx), int(wy)).getRgb()[:3]
+
+
+def test_open_a_real_file(window, photo_file) -> None:
+    assert window.open_path(photo_file)
+    doc = window.document
+    np.testing.assert_array_equal(doc.photo, read_rgb(photo_file))
+    assert window.windowTitle().startswith("photo.png")
+    assert window.settings.recent_files == [str(photo_file)]
+    assert window.recent_menu.actions()[0].toolTip() == str(photo_file)
+    window.canvas.actual_size()
+    assert shown_pixel(window, 10, 20) == tuple(doc.photo[20, 10])
+
+
+def test_inpaint_with_telea_through_the_worker_shows_the_result(qtbot, window, photo_file) -> None:
+    window.open_path(photo_file)
+    assert window.panel.models.select("telea")
+    original = window.document.photo
+    rect = paint_hole(window)
+    with qtbot.waitSignal(window.controller.jobFinished, timeout=20_000):
+        window.act.inpaint.trigger()
+        assert not window.act.inpaint.isEnabled() and window.act.cancel.isEnabled()
+    doc = window.document
+    hole = np.zeros(original.shape[:2], bool)
+    hole[rect.slices] = True
+    np.testing.assert_array_equal(doc.photo[~hole], original[~hole])
+    assert np.abs(doc.photo[hole].astype(int) - original[hole].astype(int)).mean() > 1
+    assert not doc.mask.any()  # the filled hole is cleared for the next one
+    assert "Last run: 160×120" in window.run_label.text()
+    assert window.act.inpaint.isEnabled() and not window.act.cancel.isEnabled()
+    window.canvas.actual_size()
+    assert shown_pixel(window, 80, 60) == tuple(doc.photo[60, 80])
+    # Undo brings back the photo and the hole: a new step, inpaint again on the result.
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(window.document.photo, original)
+    assert window.document.mask[rect.slices].all()
+    assert shown_pixel(window, 80, 60) != tuple(doc.photo[60, 80])
+
+
+def test_cancel_leaves_the_photo_unchanged(qtbot, window, photo_file, monkeypatch) -> None:
+    window.open_path(photo_file)
+    paint_hole(window)
+    before = window.document.photo
+    # Make the job wait for the cancellation: the model blocks until cancelled.
+    from engine.models.classical import ClassicalModel
+
+    def slow_predict(self, image, mask, seed):
+        import time
+
+        for _ in range(500):
+            time.sleep(0.01)
+            if token_holder and token_holder[0].cancelled:
+                break
+        return image.copy()
+
+    token_holder: list = []
+    monkeypatch.setattr(ClassicalModel, "predict", slow_predict)
+    with qtbot.waitSignal(window.controller.jobCancelled, timeout=20_000):
+        window.act.inpaint.trigger()
+        token_holder.append(window.controller.engine._tokens[window.controller.job_id])
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert window.document.photo is before
+    assert "Cancelled" in window.panel.status.text()
+    assert window.act.inpaint.isEnabled()
+
+
+def test_corrupt_file_shows_an_error_and_the_app_stays_usable(window, tmp_path, photo_file) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    assert not window.open_path(bad)
+    assert window.error_box is not None and window.error_box.isVisible()
+    assert "broken.jpg" in window.error_box.text()
+    assert window.document is None
+    window.error_box.close()
+    assert window.open_path(photo_file)
+    assert window.document is not None
+
+
+def test_failed_job_shows_its_message(qtbot, window, photo_file, monkeypatch) -> None:
+    from engine.errors import OutOfMemoryError
+    from engine.models.classical import ClassicalModel
+
+    def boom(self, image, mask, seed):
+        raise OutOfMemoryError("Ran out of memory inpainting; nothing was changed.")
+
+    monkeypatch.setattr(ClassicalModel, "predict", boom)
+    window.open_path(photo_file)
+    paint_hole(window)
+    with qtbot.waitSignal(window.controller.jobFailed, timeout=20_000):
+        window.act.inpaint.trigger()
+    assert "Ran out of memory" in window.error_box.text()
+    assert window.act.inpaint.isEnabled()
+
+
+def test_save_as_and_read_back_and_confirm_before_overwriting(window, photo_file, tmp_path) -> None:
+    window.open_path(photo_file)
+    doc = window.document
+    doc.apply_result(doc.photo, np.ones(doc.mask.shape, bool), np.zeros_like(doc.photo), "Black")
+    assert doc.modified
+    target = tmp_path / "out.png"
+    assert window.save_as(target)
+    np.testing.assert_array_equal(read_rgb(target), np.zeros_like(doc.photo))
+    assert not doc.modified
+    questions: list[str] = []
+    window.ask = lambda title, q: questions.append(q) or False
+    assert not window.save_as(photo_file)  # the original: asks, and the answer is no
+    assert questions and "original" in questions[0]
+    np.testing.assert_array_equal(read_rgb(photo_file), window.document.original)
+
+
+def test_save_keeps_alpha(window, tmp_path, make_photo) -> None:
+    rgba = np.dstack([make_photo(64, 48), np.full((48, 64), 128, np.uint8)])
+    src = tmp_path / "alpha.png"
+    imageio.save_image(src, rgba[..., :3], alpha=rgba[..., 3])
+    window.open_path(src)
+    out = tmp_path / "alpha-out.png"
+    assert window.save_as(out)
+    assert imageio.load_image(out).alpha is not None
+    assert (imageio.load_image(out).alpha == 128).all()
+
+
+def test_mask_export_and_import(window, photo_file, tmp_path) -> None:
+    window.open_path(photo_file)
+    rect = paint_hole(window)
+    saved = window.document.mask.copy()
+    assert window.export_mask(tmp_path / "mask.png")
+    window.act.clear.trigger()
+    assert not window.document.mask.any()
+    assert window.import_mask(tmp_path / "mask.png")
+    np.testing.assert_array_equal(window.document.mask, saved)
+    assert window.document.mask[rect.slices].all()
+
+
+def test_drop_and_paste_open_photos(qtbot, window, photo_file, make_photo) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_file))])
+    drop = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    # Qt delivers drop events only during a real drag, so call the handler directly.
+    window.dropEvent(drop)
+    assert window.document is not None and window.document.path == photo_file
+    photo = np.ascontiguousarray(make_photo(40, 30))
+    QGuiApplication.clipboard().setImage(
+        QImage(photo.data, 40, 30, 120, QImage.Format.Format_RGB888).copy()
+    )
+    assert window.paste()
+    np.testing.assert_array_equal(window.document.photo, photo)
+    assert window.document.path is None
+
+
+@pytest.fixture
+def extra_models(monkeypatch):
+    """A multi-sample test model and a model whose weights are missing."""
+    multi = ModelSpec(
+        id="test-multi",
+        label="Seeded colours",
+        description="Test multi-sample model.",
+        entry="fake_models:SeededFill",
+        multi_sample=True,
+    )
+    missing = dataclasses.replace(
+        multi,
+        id="test-missing",
+        label="Missing",
+        needs_weights=True,
+        weights_file="missing.safetensors",
+        multi_sample=False,
+    )
+    monkeypatch.setattr(catalog, "SPECS", (*catalog.SPECS, multi, missing))
+    return multi, missing
+
+
+def test_model_picker_lists_models_and_disables_those_without_weights(qtbot, extra_models) -> None:
+    from app.panels import ModelPicker
+
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    ids = [picker.itemData(i, Qt.ItemDataRole.UserRole) for i in range(picker.count())]
+    assert {"telea", "navier-stokes", "test-multi", "test-missing"} <= set(ids)
+    item = picker.model().item(ids.index("test-missing"))
+    assert not item.isEnabled()
+    assert "missing.safetensors" in item.toolTip()
+    assert not picker.select("test-missing")
+    assert picker.select("test-multi")
+
+
+def test_multi_sample_results_arrive_one_by_one_and_can_be_picked(
+    qtbot, window, photo_file, extra_models
+) -> None:
+    window.panel.models.reload()
+    window.open_path(photo_file)
+    assert window.panel.models.select("test-multi")
+    assert window.panel.samples.isEnabled()
+    window.panel.samples.setValue(3)
+    rect = paint_hole(window)
+    arrivals: list[int] = []
+    window.controller.sampleArrived.connect(lambda i, img: arrivals.append(i))
+    with qtbot.waitSignal(window.controller.jobFinished, timeout=20_000):
+        window.act.inpaint.trigger()
+    assert arrivals == [0, 1, 2]
+    strip = window.panel.results
+    assert strip.count == 3 and strip.current == 0
+    assert "Sample 1 of 3" in strip.label.text()
+    y, x = rect.y0 + 5, rect.x0 + 5
+    first = tuple(window.document.photo[y, x])
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Period)  # next sample
+    assert strip.current == 1
+    second = tuple(window.document.photo[y, x])
+    assert second != first and second == (40, 215, 128)
+    assert len(window.document.history.photo_edits()) == 1  # swapped, not stacked
+    strip.select(2)
+    assert tuple(window.document.photo[y, x]) == (80, 175, 128)
+    window.undo()
+    assert not window.controller.choose_sample(0)  # undone: the strip's step is stale
+
+
+def test_settings_persist_between_windows(qtbot, isolated_settings) -> None:
+    from app.main_window import MainWindow
+
+    first = MainWindow(settings=isolated_settings)
+    qtbot.addWidget(first)
+    first.canvas.set_brush_size(77)
+    first.panel.models.select("navier-stokes")
+    first.resize(700, 520)  # the offscreen screen is 800x600
+    first.show()
+    qtbot.waitExposed(first)
+    first.close()
+    second = MainWindow(settings=isolated_settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.canvas.brush_size == 77
+    assert second.panel.models.model_id() == "navier-stokes"
+    assert second.size().width() == 700
+    second.close()
+
+
+def test_compare_button_shows_the_original_while_pressed(qtbot, window, photo_file) -> None:
+    window.open_path(photo_file)
+    button = window.toolbar.widgetForAction(window.act.compare)
+    qtbot.mousePress(button, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    assert window.canvas.comparing
+    qtbot.mouseRelease(button, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    assert not window.canvas.comparing
