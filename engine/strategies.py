@@ -21,7 +21,9 @@ and every other pixel from the input, so known pixels stay bit-identical.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -258,17 +260,22 @@ def run_crop(
             yield out
         return
     steps = max(1, len(boxes) * len(seeds))
-    for s, seed in enumerate(seeds):
-        out = image.copy()
-        pending = _CrossFade(image.shape[:2])
-        for b, box in enumerate(boxes):
-            sl = box.slices
-            view = fill_view(model, image[sl], mask[sl], [seed], cancel, model.spec.native_size)
-            fill = next(iter(view))
-            pending.add(box, fill)
-            report((s * len(boxes) + b + 1) / steps)
-        pending.paste(out, mask)
-        yield out
+    workers = min(len(boxes), os.cpu_count() or 1) if model.parallel_views else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for s, seed in enumerate(seeds):
+
+            def fill_box(box: Box, seed: int = seed) -> np.ndarray:
+                sl = box.slices
+                native = model.spec.native_size
+                return next(iter(fill_view(model, image[sl], mask[sl], [seed], cancel, native)))
+
+            out = image.copy()
+            pending = _CrossFade(image.shape[:2])
+            for b, (box, fill) in enumerate(zip(boxes, pool.map(fill_box, boxes), strict=True)):
+                pending.add(box, fill)
+                report((s * len(boxes) + b + 1) / steps)
+            pending.paste(out, mask)
+            yield out
 
 
 class _CrossFade:

@@ -40,6 +40,10 @@ class InpaintModel:
     Instances live in the engine's worker thread and are reused across jobs.
     """
 
+    #: ``predict`` may run on several crops at once from a thread pool (true for
+    #: OpenCV methods, which release the GIL; torch models use all cores already).
+    parallel_views: bool = False
+
     def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
         self.spec = spec
         self.device = device

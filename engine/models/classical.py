@@ -22,6 +22,8 @@ _FLAGS = {"telea": cv2.INPAINT_TELEA, "navier-stokes": cv2.INPAINT_NS}
 class ClassicalModel(InpaintModel):
     """OpenCV ``cv2.inpaint`` with the Telea or Navier-Stokes method (chosen by the spec id)."""
 
+    parallel_views = True
+
     def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
         hole = mask.astype(np.uint8)
         # cv2 works in BGR, but both methods treat channels independently, so
