@@ -1,0 +1,163 @@
+"""The command line through a real subprocess on real files: its interface is public."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.synthetic import hole_mask, photo_like
+from main import output_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def write_pair(
+    folder: Path, stem: str, mask_folder: Path | None = None, seed: int = 0
+) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """A 128x96 photo-like PNG and its mask (two blobs, ~10% hole)."""
+    image = photo_like(96, 128, seed=seed)
+    mask = hole_mask(96, 128, 0.1, 2, seed=seed)
+    mask_folder = mask_folder or folder
+    for f in (folder, mask_folder):
+        f.mkdir(parents=True, exist_ok=True)
+    image_path = folder / f"{stem}.png"
+    mask_path = mask_folder / (f"{stem}.png" if mask_folder != folder else f"{stem}.mask.png")
+    Image.fromarray(image).save(image_path)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
+    return image_path, mask_path, image, mask
+
+
+def assert_filled(path: Path, image: np.ndarray, mask: np.ndarray) -> None:
+    out = np.asarray(Image.open(path).convert("RGB"))
+    assert out.shape == image.shape
+    assert np.array_equal(out[~mask], image[~mask]), "known pixels changed"
+    # The hole was not left as it was: the fill differs from the original hole content.
+    assert not np.array_equal(out[mask], image[mask])
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_inpaint_file_writes_next_to_input_and_never_overwrites(tmp_path: Path) -> None:
+    image_path, mask_path, image, mask = write_pair(tmp_path, "photo")
+    proc = run_cli("inpaint", image_path, "--mask", mask_path, "--model", "telea")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "photo.inpainted.png"
+    assert_filled(out, image, mask)
+    before = out.read_bytes()
+
+    again = run_cli("inpaint", image_path, "--mask", mask_path, "--model", "navier-stokes")
+    assert_one_line_error(again, "photo.inpainted.png", "--overwrite")
+    assert out.read_bytes() == before
+
+    forced = run_cli(
+        "inpaint", image_path, "--mask", mask_path, "--model", "navier-stokes", "--overwrite"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert out.read_bytes() != before
+    assert image_path.exists() and np.array_equal(np.asarray(Image.open(image_path)), image)
+
+
+def test_inpaint_folders_paired_by_stem(tmp_path: Path) -> None:
+    photos, masks, out_dir = tmp_path / "photos", tmp_path / "masks", tmp_path / "out"
+    cases = {}
+    for i, stem in enumerate(["a", "b"]):
+        _, _, image, mask = write_pair(photos, stem, mask_folder=masks, seed=i)
+        cases[stem] = (image, mask)
+    proc = run_cli("inpaint", photos, "--mask", masks, "-o", out_dir, "--model", "telea")
+    assert proc.returncode == 0, proc.stderr
+    for stem, (image, mask) in cases.items():
+        assert_filled(out_dir / f"{stem}.inpainted.png", image, mask)
+
+
+def test_samples_get_numbered_outputs(tmp_path: Path) -> None:
+    image_path, mask_path, image, mask = write_pair(tmp_path, "photo")
+    proc = run_cli(
+        "inpaint",
+        image_path,
+        "--mask",
+        mask_path,
+        "--model",
+        "telea",
+        "--samples",
+        "2",
+        "-o",
+        tmp_path / "result_{i}.png",
+    )
+    assert proc.returncode == 0, proc.stderr
+    for i in (1, 2):
+        assert_filled(tmp_path / f"result_{i}.png", image, mask)
+
+
+def test_output_path_naming() -> None:
+    photo = Path("/p/photo.jpg")
+    assert output_paths(photo, None, False, 1) == [Path("/p/photo.inpainted.png")]
+    assert output_paths(photo, None, False, 2) == [
+        Path("/p/photo-1.inpainted.png"),
+        Path("/p/photo-2.inpainted.png"),
+    ]
+    assert output_paths(photo, Path("/o/x.jpg"), False, 2) == [
+        Path("/o/x-1.jpg"),
+        Path("/o/x-2.jpg"),
+    ]
+    assert output_paths(photo, Path("/o"), True, 1) == [Path("/o/photo.inpainted.png")]
+
+
+@pytest.mark.parametrize("problem", ["corrupt", "mask-size", "model", "missing"])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, problem: str) -> None:
+    image_path, mask_path, _, _ = write_pair(tmp_path, "photo")
+    model = "telea"
+    if problem == "corrupt":
+        image_path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+        words = ["photo.png"]
+    elif problem == "mask-size":
+        Image.fromarray(np.zeros((10, 10), np.uint8)).save(mask_path)
+        words = ["photo.mask.png", "10x10"]
+    elif problem == "model":
+        model = "no-such-model"
+        words = ["no-such-model", "telea"]
+    else:
+        image_path = tmp_path / "nothing.jpg"
+        words = ["nothing.jpg"]
+    proc = run_cli("inpaint", image_path, "--mask", mask_path, "--model", model)
+    assert_one_line_error(proc, *words)
+    assert not (tmp_path / "photo.inpainted.png").exists()
+
+
+def test_models_json_lists_the_registry() -> None:
+    proc = run_cli("models", "--json")
+    assert proc.returncode == 0, proc.stderr
+    models = {m["id"]: m for m in json.loads(proc.stdout)}
+    assert models["telea"]["available"] is True
+    assert models["telea"]["needs_weights"] is False
+    for m in models.values():
+        assert m["available"] == (m["reason"] is None)
+
+
+def test_bench_prints_a_row_per_case() -> None:
+    proc = run_cli("bench", "--models", "telea", "--sizes", "512", "--repeat", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("telea")]
+    assert len(rows) == 1 and "512x512" in rows[0]
