@@ -15,7 +15,7 @@ DEFAULT_DATA = Path("data/starter")
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
-    return Path(args.run) if args.run else Path("runs") / args.model
+    return Path(args.run_dir) if args.run_dir else Path("runs") / args.model
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from training.export import reproduce
 
-    return reproduce(args.model, Path(args.data), args.run, args.device)
+    return reproduce(args.model, Path(args.data), args.run_dir, args.device)
 
 
 def cmd_bf16(args: argparse.Namespace) -> int:
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", required=True, help="model id (pconv, dfnet, ...)")
-        p.add_argument("--run", help="run directory (default runs/MODEL)")
+        p.add_argument("--run-dir", help="run directory (default runs/MODEL)")
         p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
 
     p = sub.add_parser("train", help="train a model (resumable; works under torchrun)")
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="fetch-data + train + evaluate + export")
     p.add_argument("model")
     p.add_argument("--data", default=str(DEFAULT_DATA))
-    p.add_argument("--run", help="run directory (default runs/reproduce-MODEL)")
+    p.add_argument("--run-dir", help="run directory (default runs/reproduce-MODEL)")
     p.add_argument("--device")
     p.set_defaults(func=cmd_reproduce)
 

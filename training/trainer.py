@@ -232,7 +232,7 @@ class Trainer:
         total.backward()
         self.g_opt.step()
         row.update({k: float(v.detach()) for k, v in terms.items()})
-        row["total"] = float(total)
+        row["total"] = float(total.detach())
         return row
 
     def _request_stop(self, *_: object) -> None:

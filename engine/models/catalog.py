@@ -41,4 +41,34 @@ HIFILL = ModelSpec(
     "High-Resolution Image Inpainting, CVPR 2020",
 )
 
-SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES, HIFILL)
+PCONV = ModelSpec(
+    id="pconv",
+    label="PConv",
+    description="U-Net of partial convolutions (Liu et al. 2018); fills irregular holes from "
+    "the valid pixels only.",
+    entry="engine.models.pconv:PConvModel",
+    native_size=512,
+    size_multiple=256,  # 8 stride-2 levels
+    needs_weights=True,
+    weights_file="pconv.safetensors",
+    uses_torch=True,
+    paper="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image Inpainting "
+    "for Irregular Holes Using Partial Convolutions, ECCV 2018",
+)
+
+DFNET = ModelSpec(
+    id="dfnet",
+    label="DFNet",
+    description="U-Net with fusion blocks (Hong et al. 2019): learned alpha blending gives "
+    "seamless hole borders.",
+    entry="engine.models.dfnet:DFNetModel",
+    native_size=512,
+    size_multiple=256,  # 8 stride-2 levels
+    needs_weights=True,
+    weights_file="dfnet.safetensors",
+    uses_torch=True,
+    paper="X. Hong, P. Xiong, R. Ji, H. Fan, Deep Fusion Network for Image Completion, "
+    "ACM Multimedia 2019",
+)
+
+SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES, PCONV, DFNET, HIFILL)

@@ -1,0 +1,127 @@
+"""PConv and DFNet in the engine: the networks, export -> load round trip, tampered files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import WeightsError
+from engine.models.dfnet import DFNet, DFNetConfig, DFNetModel
+from engine.models.pconv import PConvConfig, PConvModel, PConvUNet
+from engine.registry import WEIGHTS_DIR_ENV, get_spec, verified_weights_path
+from training.evaluate import evaluate, evaluation_cases, markdown_table, model_from_checkpoint
+from training.export import export
+from training.smoke import synthetic_images, tiny_config
+from training.trainer import Trainer
+
+
+def _count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_full_width_pconv_builds_and_runs() -> None:
+    net = PConvUNet(PConvConfig()).eval()
+    assert 32.5e6 < _count(net) < 33.5e6  # the paper's network, ~33M parameters
+    assert len(net.encoder) == 8 and [b.conv.kernel_size[0] for b in net.encoder] == [
+        7, 5, 5, 3, 3, 3, 3, 3,
+    ]  # fmt: skip
+    image, mask = torch.rand(1, 3, 256, 256), torch.zeros(1, 1, 256, 256)
+    mask[..., 60:140, 90:200] = 1
+    with torch.no_grad():
+        out = net(image, mask)
+    assert out.shape == (1, 3, 256, 256) and torch.isfinite(out).all()
+
+
+def test_full_width_dfnet_builds() -> None:
+    net = DFNet(DFNetConfig())
+    assert 30e6 < _count(net) < 36e6 and len(net.fusion) == 6
+
+
+@pytest.mark.parametrize("cls", [PConvModel, DFNetModel])
+def test_engine_models_fill_only_the_hole(cls) -> None:
+    spec = get_spec("pconv" if cls is PConvModel else "dfnet")
+    model = cls(spec)
+    small = {"width": 0.0625, "kernels": (7, 5, 5, 3), "channels": (64, 128, 256, 512)}
+    if cls is DFNetModel:
+        small["fusion_scales"] = 3
+    config = cls.config_class(**small)
+    model.config = config
+    torch.manual_seed(0)
+    model.net = model.build(config).eval()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    mask = np.zeros((64, 48), bool)
+    mask[10:40, 5:30] = True
+    out = model.predict(image, mask, seed=0)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(out[~mask], image[~mask])
+    other = image.copy()
+    other[mask] = 255 - other[mask]  # hole content must not matter
+    assert np.array_equal(model.predict(other, mask, seed=0), out)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny PConv trained 3 steps on synthetic photos, evaluated: (run dir, data dir)."""
+    base = tmp_path_factory.mktemp("export")
+    data = synthetic_images(base / "photos", count=12)
+    run = base / "run"
+    trainer = Trainer(tiny_config("pconv", data, steps=3), run)
+    trainer.fit(progress=False)
+    model = model_from_checkpoint("pconv", run / "checkpoints" / "last.pt")
+    from engine.models.classical import ClassicalModel
+
+    cases = evaluation_cases(data, size=64, cases=1)
+    assert cases, "synthetic set has no validation image"
+    results = evaluate({"pconv": model, "telea": ClassicalModel(get_spec("telea"))}, cases)
+    info = {
+        "step": 3, "checkpoint": str(run / "checkpoints" / "last.pt"), "size": 64,
+        "cases_per_bin": 1, "images": 1, "results": results, "table": markdown_table(results),
+        "beats_telea": {"(0.01, 0.1]": False},
+    }  # fmt: skip
+    (run / "eval.json").write_text(json.dumps(info))
+    return run, data
+
+
+def test_export_then_engine_load_round_trip(trained, tmp_path, monkeypatch) -> None:
+    run, _ = trained
+    entry = export("pconv", run / "eval.json", tmp_path)
+    assert entry["size"] == (tmp_path / "pconv.safetensors").stat().st_size < 30 * 2**20
+    assert entry["config"]["train"]["steps"] == 3 and entry["training"]["steps"] == 3
+    assert entry["metrics"]["table"].startswith("| hole ratio |")
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
+    spec = get_spec("pconv")
+    model = PConvModel(spec)
+    model.load(verified_weights_path(spec))
+    reference = model_from_checkpoint("pconv", run / "checkpoints" / "last.pt")
+    assert model.config == reference.config
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[20:50, 10:40] = True
+    a, b = model.predict(image, mask, 0), reference.predict(image, mask, 0)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 2  # float16 storage
+
+
+def test_tampered_weights_are_refused(trained, tmp_path, monkeypatch) -> None:
+    run, _ = trained
+    export("pconv", run / "eval.json", tmp_path)
+    path = tmp_path / "pconv.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
+    with pytest.raises(WeightsError, match="does not match the manifest"):
+        verified_weights_path(get_spec("pconv"))
+
+
+def test_export_keeps_other_manifest_entries(trained, tmp_path) -> None:
+    run, _ = trained
+    (tmp_path / "manifest.json").write_text(json.dumps({"hifill": {"file": "hifill.safetensors"}}))
+    export("pconv", run / "eval.json", tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert set(manifest) == {"hifill", "pconv"}

@@ -1,0 +1,142 @@
+"""The training module on tiny synthetic data: masks, learning, determinism, resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.data import CropSampler, list_split
+from training.masks import BINS, eval_mask, irregular_mask, training_mask
+from training.recipes import get_recipe, recipe_ids
+from training.smoke import synthetic_images, tiny_config
+from training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthetic_images(tmp_path_factory.mktemp("photos"), count=10)
+
+
+# -- masks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", range(len(BINS)))
+def test_eval_masks_hit_their_bin(index: int) -> None:
+    lo, hi = BINS[index]
+    for case in range(8):
+        ratio = eval_mask(128, 128, index, case).mean()
+        assert lo < ratio <= hi
+    assert np.array_equal(eval_mask(128, 128, index, 3), eval_mask(128, 128, index, 3))
+    assert not np.array_equal(eval_mask(128, 128, index, 3), eval_mask(128, 128, index, 4))
+
+
+def test_masks_are_reproducible_by_seed() -> None:
+    a = irregular_mask(96, 80, np.random.default_rng(7), (0.2, 0.3))
+    b = irregular_mask(96, 80, np.random.default_rng(7), (0.2, 0.3))
+    assert a.dtype == bool and a.shape == (96, 80) and np.array_equal(a, b)
+    rng = np.random.default_rng(0)
+    ratios = [training_mask(64, 64, rng, {"min_ratio": 0.1, "max_ratio": 0.3}).mean()
+              for _ in range(30)]  # fmt: skip
+    assert all(0.1 < r <= 0.3 for r in ratios)
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def test_split_is_by_file_and_sampler_is_seeded(photos: Path) -> None:
+    train, val = list_split(photos, "train"), list_split(photos, "val")
+    assert train and not set(train) & set(val) and len(train) + len(val) == 10
+    sampler = CropSampler(train, 48, max_side=128, min_scale=0.5)
+    a = sampler.batch(np.random.default_rng(1), 3)
+    b = sampler.batch(np.random.default_rng(1), 3)
+    assert a.image.shape == (3, 3, 48, 48) and a.mask.shape == (3, 1, 48, 48)
+    assert torch.equal(a.image, b.image) and torch.equal(a.mask, b.mask)
+    assert float(a.image.min()) >= 0 and float(a.image.max()) <= 1
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def test_recipes_are_registered() -> None:
+    assert {"pconv", "dfnet"} <= set(recipe_ids())
+    with pytest.raises(ValueError, match="known"):
+        get_recipe("nope")
+
+
+@pytest.mark.parametrize("model_id", ["pconv", "dfnet"])
+def test_twenty_steps_lower_the_loss(model_id: str, photos: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(model_id, photos), tmp_path)
+    sampler = CropSampler(list_split(photos, "train"), 64, 128, 0.5)
+    fixed = sampler.batch(np.random.default_rng(123), 8)
+
+    def loss() -> float:
+        with torch.no_grad():
+            terms, _ = trainer.recipe.generator_losses(trainer.generator, fixed, trainer.ctx)
+            return float(terms["hole"] + terms["valid"])
+
+    before = loss()
+    trainer.fit(progress=False)
+    assert trainer.step == 20
+    assert loss() < 0.9 * before
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,time_s,lr") and len(log) == 5
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+
+
+def test_same_seed_same_weights_and_resume_is_exact(photos: Path, tmp_path: Path) -> None:
+    config = tiny_config("pconv", photos)
+    a = Trainer(config, tmp_path / "a")
+    a.fit(steps=2, progress=False)
+    b = Trainer(config, tmp_path / "b")
+    b.fit(steps=2, progress=False)
+    for k, v in _state(a).items():
+        assert torch.equal(v, b.generator.state_dict()[k]), k
+    other = Trainer(tiny_config("pconv", photos, seed=1), tmp_path / "c")
+    other.fit(steps=2, progress=False)
+    assert not all(torch.equal(v, other.generator.state_dict()[k]) for k, v in _state(a).items())
+    # Resume: 2 steps + (save, reload) + 2 steps == 4 steps straight.
+    resumed = Trainer(config, tmp_path / "a")
+    assert resumed.resume() and resumed.step == 2
+    resumed.fit(steps=4, progress=False)
+    straight = Trainer(config, tmp_path / "d")
+    straight.fit(steps=4, progress=False)
+    for k, v in _state(straight).items():
+        assert torch.equal(v, resumed.generator.state_dict()[k]), k
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert saved["model_config"] == config["model_config"]
+
+
+def test_missing_loss_weight_is_an_error(photos: Path, tmp_path: Path) -> None:
+    config = tiny_config("pconv", photos)
+    del config["loss_weights"]["tv"]
+    with pytest.raises(KeyError, match="tv"):
+        Trainer(config, tmp_path).fit(steps=1, progress=False)
+
+
+def test_ddp_two_gloo_processes(photos: Path, tmp_path: Path) -> None:
+    config_path = tmp_path / "tiny.json"
+    config_path.write_text(json.dumps(tiny_config("dfnet", photos, steps=3)))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "training", "train", "--model", "dfnet", "--config", str(config_path),
+        "--run-dir", str(tmp_path / "run"), "--device", "cpu",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)
+    assert ckpt["step"] == 3 and ckpt["machine"].startswith("2 x ")
+    assert not any(k.startswith("module.") for k in ckpt["generator"])

@@ -1,0 +1,253 @@
+"""``evaluate``: L1, PSNR and SSIM by hole-ratio bin, learned model vs the classical peers.
+
+Cases: every validation image, resized so its shorter side is ``size`` and centre-cropped to
+a square, times ``cases`` fixed masks per PConv bin (:func:`training.masks.eval_mask`). Every
+model fills the same cases through the engine's own ``predict`` (the exact inference path of
+the app); metrics are computed on the composite (known pixels from the photo) over the
+whole image, in [0, 1] for L1, as in the PConv paper. Telea and Navier-Stokes results are
+cached per case, since they never change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from engine.models.base import InpaintModel
+from engine.models.classical import ClassicalModel
+from engine.registry import get_spec
+from training.data import center_square, list_split, read_rgb
+from training.masks import BINS, bin_label, eval_mask
+
+CLASSICAL = ("telea", "navier-stokes")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One evaluation case: an image (RGB uint8 square) and a hole mask (bool, True = hole)."""
+
+    name: str
+    bin_index: int
+    case: int
+    image: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}|{self.image.shape[0]}|{self.bin_index}|{self.case}"
+
+
+def evaluation_cases(root: Path, size: int = 512, cases: int = 2) -> list[Case]:
+    """All cases of the validation split of ``root`` (deterministic)."""
+    out = []
+    for path in list_split(Path(root), "val"):
+        image = center_square(read_rgb(path), size)
+        name = path.relative_to(root).as_posix()
+        for b in range(len(BINS)):
+            for c in range(cases):
+                out.append(Case(name, b, c, image, eval_mask(size, size, b, f"{name}#{c}")))
+    return out
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) over RGB uint8 images."""
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(t: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(t, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def metrics(result: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
+    """(L1 in [0, 1], PSNR in dB, SSIM) of RGB uint8 images."""
+    diff = result.astype(np.float64) / 255 - target.astype(np.float64) / 255
+    mse = float((diff**2).mean())
+    psnr = 10 * np.log10(1.0 / max(mse, 1e-10))
+    return float(np.abs(diff).mean()), float(psnr), ssim(result, target)
+
+
+def composite(model: InpaintModel, case: Case) -> np.ndarray:
+    out = model.predict(case.image, case.mask, seed=0)
+    return np.where(case.mask[..., None], out, case.image)
+
+
+def model_from_checkpoint(model_id: str, checkpoint: Path) -> InpaintModel:
+    """The engine's model for ``model_id`` with the generator weights of a training checkpoint."""
+    from training.recipes import get_recipe
+
+    recipe = get_recipe(model_id)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = recipe.model_class(get_spec(model_id))
+    model.config = recipe.model_config(ckpt["model_config"])
+    net = recipe.build_generator(model.config)
+    net.load_state_dict(ckpt["generator"])
+    model.net = net.eval()
+    return model
+
+
+def model_from_weights(model_id: str, weights: Path) -> InpaintModel:
+    """The engine's model loaded from an exported weights file (the app's loading path)."""
+    spec = get_spec(model_id)
+    model = spec_class(spec)(spec)
+    model.load(weights)
+    return model
+
+
+def spec_class(spec) -> type[InpaintModel]:
+    import importlib
+
+    module, cls = spec.entry.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def evaluate(
+    models: dict[str, InpaintModel],
+    cases: list[Case],
+    cache: Path | None = None,
+    samples_dir: Path | None = None,
+) -> dict[str, dict[str, list[float]]]:
+    """Mean (L1, PSNR, SSIM) per model label and bin label, plus the seconds per case.
+
+    Models named like the classical ones are looked up in / stored to ``cache``.
+    """
+    cached = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    sums: dict[str, dict[str, list[list[float]]]] = {m: {} for m in models}
+    timing: dict[str, float] = dict.fromkeys(models, 0.0)
+    for i, case in enumerate(cases):
+        label_bin = bin_label(BINS[case.bin_index])
+        row = []
+        for label, model in models.items():
+            key = f"{label}|{case.key}"
+            if label in CLASSICAL and key in cached:
+                values = cached[key]
+                result = None
+            else:
+                t0 = time.perf_counter()
+                result = composite(model, case)
+                timing[label] += time.perf_counter() - t0
+                values = list(metrics(result, case.image))
+                if label in CLASSICAL:
+                    cached[key] = values
+            sums[label].setdefault(label_bin, []).append(values)
+            row.append(result)
+        if samples_dir is not None and case.case == 0 and i % (len(BINS) * 4) < len(BINS):
+            save_sample(samples_dir, case, models, row)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(cached))
+    out: dict[str, dict[str, list[float]]] = {}
+    for label, per_bin in sums.items():
+        out[label] = {b: np.mean(v, axis=0).tolist() for b, v in per_bin.items()}
+        out[label]["all"] = np.mean([x for v in per_bin.values() for x in v], axis=0).tolist()
+        out[label]["seconds_per_case"] = [timing[label] / max(len(cases), 1)]
+    return out
+
+
+def save_sample(folder: Path, case: Case, models: dict, results: list) -> None:
+    """Save masked input | each model's composite | original side by side as a PNG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = case.image.copy()
+    shown[case.mask] = 255
+    tiles = [shown]
+    for model, result in zip(models.values(), results, strict=True):
+        tiles.append(result if result is not None else composite(model, case))
+    tiles.append(case.image)
+    name = Path(case.name).stem
+    strip = np.concatenate(tiles, axis=1)
+    cv2.imwrite(str(folder / f"{name}_bin{case.bin_index}.png"), strip[:, :, ::-1])
+
+
+def markdown_table(results: dict[str, dict[str, list[float]]], reference: str = "telea") -> str:
+    """One row per bin: L1 / PSNR / SSIM of every model; bold where a learned model beats
+    ``reference`` in both L1 and SSIM."""
+    labels = list(results)
+    head = "| hole ratio | " + " | ".join(f"{m} L1 / PSNR / SSIM" for m in labels) + " |"
+    lines = [head, "|---" * (len(labels) + 1) + "|"]
+    bins = [bin_label(b) for b in BINS] + ["all"]
+    for b in bins:
+        cells = []
+        for m in labels:
+            if b not in results[m]:
+                cells.append("–")
+                continue
+            l1, psnr, s = results[m][b]
+            text = f"{l1:.4f} / {psnr:.2f} / {s:.4f}"
+            ref = results.get(reference, {}).get(b)
+            if m not in CLASSICAL and ref and l1 < ref[0] and s > ref[2]:
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def beats_reference(results: dict, model: str, reference: str = "telea") -> dict[str, bool]:
+    """Per bin: does ``model`` have lower L1 and higher SSIM than ``reference``?"""
+    out = {}
+    for b in [bin_label(x) for x in BINS]:
+        m, r = results[model][b], results[reference][b]
+        out[b] = bool(m[0] < r[0] and m[2] > r[2])
+    return out
+
+
+def evaluate_cli(args: argparse.Namespace) -> int:
+    """``python -m training evaluate``: snapshot the run's checkpoint, evaluate, write tables."""
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model
+    config = json.loads((run_dir / "config.json").read_text()) if run_dir.is_dir() else {}
+    ecfg = config.get("evaluate", {})
+    size = args.size or int(ecfg.get("size", 512))
+    n_cases = args.cases or int(ecfg.get("cases_per_bin", 2))
+    data = Path(args.data or config.get("data", {}).get("root", "data/starter"))
+    torch.set_num_threads(int(config.get("train", {}).get("threads", 1)))
+    info: dict = {"size": size, "cases_per_bin": n_cases, "data": str(data)}
+    if args.weights:
+        model = model_from_weights(args.model, args.weights)
+        info["weights"] = str(args.weights)
+    else:
+        last = run_dir / "checkpoints" / "last.pt"
+        step = int(torch.load(last, map_location="cpu", weights_only=True)["step"])
+        # Training may still be running: evaluate (and later export) a frozen copy.
+        snapshot = last.with_name(f"step-{step}.pt")
+        if not snapshot.is_file():
+            shutil.copy(last, snapshot)
+        model = model_from_checkpoint(args.model, snapshot)
+        info.update(step=step, checkpoint=str(snapshot))
+    models = {args.model: model}
+    for cid in CLASSICAL:
+        models[cid] = ClassicalModel(get_spec(cid))
+    cases = evaluation_cases(data, size, n_cases)
+    tag = f"step-{info['step']}" if "step" in info else "weights"
+    results = evaluate(
+        models,
+        cases,
+        cache=Path("runs") / "eval-cache" / f"classical-{size}.json",
+        samples_dir=run_dir / "eval" / tag,
+    )
+    info["cases"] = len(cases)
+    info["images"] = len({c.name for c in cases})
+    info["results"] = results
+    info["beats_telea"] = beats_reference(results, args.model)
+    info["table"] = markdown_table(results)
+    out = args.out or run_dir / "eval.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"Evaluation of {args.model} ({tag}) on {info['images']} validation images of {data}, "
+        f"{size}x{size}, {n_cases} masks per bin ({len(cases)} cases); L1 in [0,1] on the "
+        "composite over the whole image. Bold: beats Telea in L1 and SSIM.\n\n"
+    )
+    out.write_text(header + info["table"] + "\n")
+    (out.with_suffix(".json")).write_text(json.dumps(info, indent=1))
+    print(header + info["table"])
+    return 0

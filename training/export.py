@@ -1,0 +1,160 @@
+"""``export`` and ``reproduce``: turn an evaluated checkpoint into shipped weights.
+
+``export`` writes ``resources/weights/<id>.safetensors`` (float16 by default; the model config
+as JSON in the metadata under ``"config"``, which is what the engine rebuilds the network
+from) and the model's entry in ``resources/weights/manifest.json``: sha256, size, the full
+training config (the exact recipe), data, training time and machine, and the evaluation
+table measured by ``evaluate`` on that very checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from engine.registry import get_spec, sha256_file, weights_dir
+
+MAX_BYTES = 30 * 1024 * 1024
+
+
+def state_to_tensors(state: dict[str, torch.Tensor], fp16: bool) -> dict[str, torch.Tensor]:
+    """Contiguous CPU tensors; floating ones in float16 when ``fp16`` (the engine loads float32)."""
+    out = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if fp16 and v.is_floating_point():
+            v = v.half()
+        out[k] = v.contiguous()
+    return out
+
+
+def write_weights(path: Path, state: dict, model_config: dict, fp16: bool = True) -> None:
+    """Save a generator state dict as safetensors with its model config in the metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"config": json.dumps(model_config), "format": "pt"}
+    save_file(state_to_tensors(state, fp16), str(path), metadata=metadata)
+
+
+def update_manifest(folder: Path, model_id: str, entry: dict) -> None:
+    """Replace one model's entry in ``manifest.json``, keeping every other model's entry."""
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    manifest[model_id] = entry
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def data_description(root: Path) -> dict:
+    """What the model was trained on: the data manifest's name and counts if any."""
+    manifest = Path(root) / "manifest.json"
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        return {"name": m.get("name"), "recipe": m.get("recipe"), "images": m.get("count")}
+    return {"folder": str(root)}
+
+
+def export(
+    model_id: str,
+    evaluation: Path,
+    folder: Path | None = None,
+    fp16: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Export the checkpoint evaluated in ``evaluation`` (an ``eval.json``); returns the entry."""
+    info = json.loads(Path(evaluation).read_text())
+    if "checkpoint" not in info:
+        raise ValueError(f"{evaluation} evaluates a weights file, not a training checkpoint")
+    ckpt = torch.load(info["checkpoint"], map_location="cpu", weights_only=True)
+    if int(ckpt["step"]) != int(info["step"]):
+        raise ValueError("the checkpoint does not match its evaluation; run evaluate again")
+    spec = get_spec(model_id)
+    folder = Path(folder) if folder else weights_dir()
+    path = folder / (spec.weights_file or f"{model_id}.safetensors")
+    write_weights(path, ckpt["generator"], ckpt["model_config"], fp16)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        path.unlink()
+        raise ValueError(f"{path.name} would be {size / 2**20:.1f} MiB (limit 30 MiB)")
+    config = dict(ckpt["config"])
+    config["train"] = dict(config["train"], steps=int(ckpt["step"]))  # the exact recipe
+    beats = info["beats_telea"]
+    entry = {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "size": size,
+        "dtype": "float16" if fp16 else "float32",
+        "config": config,
+        "data": data_description(Path(config["data"]["root"])),
+        "training": {
+            "steps": int(ckpt["step"]),
+            "time_s": round(float(ckpt["elapsed"]), 1),
+            "time": f"{float(ckpt['elapsed']) / 3600:.2f} h",
+            "machine": ckpt.get("machine", ""),
+            "command": command or f"python -m training reproduce {model_id}",
+        },
+        "metrics": {
+            "protocol": (
+                f"{info['images']} validation images at {info['size']}x{info['size']}, "
+                f"{info['cases_per_bin']} masks per PConv hole-ratio bin; L1/PSNR/SSIM on the "
+                "composite; telea and navier-stokes measured in the same run"
+            ),
+            "table": info["table"],
+            "results": info["results"],
+            "beats_telea_l1_and_ssim": beats,
+            "meets_quality_bar": all(v for b, v in beats.items() if not b.startswith("(0.01")),
+        },
+    }
+    update_manifest(folder, model_id, entry)
+    return entry
+
+
+def export_cli(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model
+    entry = export(
+        args.model, run_dir / "eval.json", args.weights_dir, fp16=not args.fp32,
+        command=None,
+    )  # fmt: skip
+    print(
+        f"wrote {entry['file']} ({entry['size'] / 2**20:.1f} MiB, sha256 {entry['sha256'][:12]}…, "
+        f"step {entry['training']['steps']}); quality bar met: "
+        f"{entry['metrics']['meets_quality_bar']}"
+    )
+    return 0
+
+
+def reproduce(model_id: str, data: Path, run: str | None, device: str | None) -> int:
+    """fetch-data + train + evaluate + export with the recipe of the shipped file.
+
+    The recipe is the manifest entry's ``config`` (with the exact step count) when the model
+    has shipped weights, else ``training/configs/<id>.json``. Resumes if interrupted.
+    """
+    from engine.registry import manifest
+    from training.cli import build_parser
+    from training.fetch import fetch_data
+    from training.trainer import load_config, train
+
+    data = Path(data)
+    if not (data / "manifest.json").is_file():
+        fetch_data(data)
+    shipped = manifest().get(model_id)
+    config = shipped["config"] if shipped else load_config(model_id)
+    config = json.loads(json.dumps(config))
+    config["data"]["root"] = str(data)
+    run_dir = Path(run) if run else Path("runs") / f"reproduce-{model_id}"
+    train(config, run_dir, data, resume=True, device=device)
+    args = build_parser().parse_args(["evaluate", "--model", model_id, "--run-dir", str(run_dir)])
+    rc = args.func(args)
+    if rc:
+        return rc
+    command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    entry = export(model_id, run_dir / "eval.json", command=command)
+    print(f"reproduced {model_id}: {entry['file']} sha256 {entry['sha256']} in {os.getcwd()}")
+    return 0
