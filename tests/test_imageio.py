@@ -26,7 +26,7 @@ ORIENTATION = 0x0112
 MAKE = 0x010F
 
 
-def photo_like(h: int = 40, w: int = 60, seed: int = 0) -> np.ndarray:
+def small_photo(h: int = 40, w: int = 60, seed: int = 0) -> np.ndarray:
     """RGB uint8: gradients with a little texture and a distinct top-left corner."""
     y, x = np.mgrid[0:h, 0:w]
     rng = np.random.default_rng(seed)
@@ -64,7 +64,7 @@ def png_header(path: Path, width: int, height: int) -> Path:
 
 
 def test_exif_rotated_jpeg_comes_upright_and_saves_orientation_1(tmp_path):
-    stored = photo_like(40, 64)
+    stored = small_photo(40, 64)
     path = tmp_path / "rotated.jpg"
     Image.fromarray(stored).save(path, quality=100, subsampling=0, exif=exif_bytes(6))
 
@@ -90,7 +90,7 @@ def test_exif_rotated_jpeg_comes_upright_and_saves_orientation_1(tmp_path):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_orientation_matches_pil(tmp_path, orientation):
-    stored = photo_like(24, 40)
+    stored = small_photo(24, 40)
     path = tmp_path / f"o{orientation}.png"
     Image.fromarray(stored).save(path, exif=exif_bytes(orientation))
     with Image.open(path) as im:
@@ -170,7 +170,7 @@ def test_32bit_integer_and_float_grey(tmp_path):
 
 
 def test_rgba_png_keeps_alpha_aside(tmp_path):
-    rgb = photo_like()
+    rgb = small_photo()
     alpha = np.tile(np.linspace(0, 255, 60).astype(np.uint8), (40, 1))
     path = tmp_path / "rgba.png"
     Image.fromarray(np.dstack([rgb, alpha])).save(path)
@@ -184,7 +184,7 @@ def test_rgba_png_keeps_alpha_aside(tmp_path):
     [(".png", True), (".tif", True), (".webp", True), (".jpg", False), (".bmp", False)],
 )
 def test_alpha_written_where_the_format_has_it(tmp_path, suffix, keeps_alpha):
-    rgb = photo_like()
+    rgb = small_photo()
     alpha = np.zeros((40, 60), np.uint8)
     alpha[10:30, 20:50] = 255
     alpha[0] = 128
@@ -198,7 +198,7 @@ def test_alpha_written_where_the_format_has_it(tmp_path, suffix, keeps_alpha):
 
 
 def test_save_takes_alpha_from_like(tmp_path):
-    rgb = photo_like()
+    rgb = small_photo()
     alpha = np.full((40, 60), 77, np.uint8)
     photo = Photo(rgb, alpha=alpha)
     back = load_image(save_image(tmp_path / "out.png", photo.pixels, like=photo))
@@ -267,7 +267,7 @@ def test_one_bit_image(tmp_path):
     ],
 )
 def test_round_trip(tmp_path, suffix, fmt, lossless):
-    rgb = photo_like()
+    rgb = small_photo()
     out = save_image(tmp_path / f"out{suffix}", rgb)
     assert out == tmp_path / f"out{suffix}"
     photo = load_image(out)
@@ -282,14 +282,14 @@ def test_round_trip(tmp_path, suffix, fmt, lossless):
 
 
 def test_webp_at_quality_100_is_lossless(tmp_path):
-    rgb = photo_like()
+    rgb = small_photo()
     np.testing.assert_array_equal(
         load_image(save_image(tmp_path / "out.webp", rgb, quality=100)).pixels, rgb
     )
 
 
 def test_jpeg_subsampling_follows_quality(tmp_path):
-    rgb = photo_like()
+    rgb = small_photo()
     with Image.open(save_image(tmp_path / "q95.jpg", rgb)) as im:
         assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
     with Image.open(save_image(tmp_path / "q80.jpg", rgb, quality=80)) as im:
@@ -300,7 +300,7 @@ def test_jpeg_subsampling_follows_quality(tmp_path):
 def test_icc_profile_preserved(tmp_path, suffix):
     icc = srgb_profile()
     source = tmp_path / "source.png"
-    Image.fromarray(photo_like()).save(source, icc_profile=icc)
+    Image.fromarray(small_photo()).save(source, icc_profile=icc)
     photo = load_image(source)
     assert photo.icc_profile == icc
     out = save_image(tmp_path / f"out{suffix}", photo.pixels, like=photo)
@@ -311,7 +311,7 @@ def test_icc_profile_preserved(tmp_path, suffix):
 
 def test_exif_preserved_without_rotation(tmp_path):
     source = tmp_path / "source.jpg"
-    Image.fromarray(photo_like()).save(source, exif=exif_bytes(1))
+    Image.fromarray(small_photo()).save(source, exif=exif_bytes(1))
     photo = load_image(source)
     out = save_image(tmp_path / "out.webp", photo.pixels, like=photo)
     with Image.open(out) as im:
@@ -319,7 +319,7 @@ def test_exif_preserved_without_rotation(tmp_path):
 
 
 def test_photo_is_read_only_and_knows_its_size():
-    pixels = photo_like(10, 30)
+    pixels = small_photo(10, 30)
     photo = Photo(pixels)
     assert photo.size == (30, 10)
     assert not photo.pixels.flags.writeable
@@ -359,7 +359,7 @@ def test_empty_file(tmp_path):
 
 
 def test_unsupported_format(tmp_path):
-    Image.fromarray(photo_like()).save(tmp_path / "anim.gif")
+    Image.fromarray(small_photo()).save(tmp_path / "anim.gif")
     assert "not a JPEG, PNG, TIFF, WebP or BMP" in read_error(tmp_path / "anim.gif")
 
 
@@ -369,14 +369,14 @@ def test_corrupt_bytes(tmp_path):
 
 
 def test_corrupt_header(tmp_path):
-    data = bytearray(save_image(tmp_path / "good.jpg", photo_like(64, 64)).read_bytes())
+    data = bytearray(save_image(tmp_path / "good.jpg", small_photo(64, 64)).read_bytes())
     data[300:800] = np.random.default_rng(2).bytes(500)  # the quantisation and Huffman tables
     (tmp_path / "bad.jpg").write_bytes(bytes(data))
     assert read_error(tmp_path / "bad.jpg").startswith("Cannot open 'bad.jpg': the ")
 
 
 def test_corrupt_pixel_data(tmp_path):
-    data = bytearray(save_image(tmp_path / "good.png", photo_like(64, 64)).read_bytes())
+    data = bytearray(save_image(tmp_path / "good.png", small_photo(64, 64)).read_bytes())
     start = data.index(b"IDAT") + 100
     data[start : start + 200] = np.random.default_rng(2).bytes(200)
     (tmp_path / "bad.png").write_bytes(bytes(data))
@@ -386,7 +386,7 @@ def test_corrupt_pixel_data(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_truncated_file(tmp_path, suffix):
-    whole = save_image(tmp_path / f"whole{suffix}", photo_like(64, 64)).read_bytes()
+    whole = save_image(tmp_path / f"whole{suffix}", small_photo(64, 64)).read_bytes()
     (tmp_path / f"cut{suffix}").write_bytes(whole[: len(whole) // 2])
     assert read_error(tmp_path / f"cut{suffix}") == (
         f"Cannot open 'cut{suffix}': the file is truncated (incompletely copied or downloaded?)."
@@ -499,10 +499,10 @@ def test_save_never_overwrites_without_permission(tmp_path):
     with pytest.raises(
         ImageWriteError, match=r"^Cannot save 'photo\.png': the file already exists"
     ):
-        save_image(target, photo_like())
+        save_image(target, small_photo())
     assert target.read_bytes() == b"precious"
-    save_image(target, photo_like(), overwrite=True)
-    np.testing.assert_array_equal(load_image(target).pixels, photo_like())
+    save_image(target, small_photo(), overwrite=True)
+    np.testing.assert_array_equal(load_image(target).pixels, small_photo())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]  # no temp files left
 
 
@@ -516,28 +516,28 @@ def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(ImageWriteError, match=r"^Cannot save 'photo\.png': the disk is full\.$"):
-        save_image(target, photo_like(), overwrite=True)
+        save_image(target, small_photo(), overwrite=True)
     assert target.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]
 
 
 def test_unknown_extension(tmp_path):
     with pytest.raises(ImageWriteError, match=r"'out\.gif'.*'\.gif' is not supported"):
-        save_image(tmp_path / "out.gif", photo_like())
+        save_image(tmp_path / "out.gif", small_photo())
     with pytest.raises(ImageWriteError, match="without extension"):
-        save_image(tmp_path / "out", photo_like())
+        save_image(tmp_path / "out", small_photo())
     assert list(tmp_path.iterdir()) == []
 
 
 def test_save_into_missing_or_invalid_folder(tmp_path):
     with pytest.raises(ImageWriteError, match=r"'out\.png'.*does not exist"):
-        save_image(tmp_path / "missing" / "out.png", photo_like())
+        save_image(tmp_path / "missing" / "out.png", small_photo())
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ImageWriteError, match=r"'out\.png'"):
-        save_image(tmp_path / "file.txt" / "out.png", photo_like())
+        save_image(tmp_path / "file.txt" / "out.png", small_photo())
     (tmp_path / "folder.png").mkdir()
     with pytest.raises(ImageWriteError, match="folder"):
-        save_image(tmp_path / "folder.png", photo_like(), overwrite=True)
+        save_image(tmp_path / "folder.png", small_photo(), overwrite=True)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write anywhere")
@@ -547,7 +547,7 @@ def test_save_into_unwritable_folder(tmp_path):
     locked.chmod(0o555)
     try:
         with pytest.raises(ImageWriteError, match=r"'out\.png': permission denied"):
-            save_image(locked / "out.png", photo_like())
+            save_image(locked / "out.png", small_photo())
     finally:
         locked.chmod(0o755)
 
@@ -563,14 +563,14 @@ def test_permission_denied_is_reported(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(ImageWriteError, match=r"^Cannot save 'out\.png': permission denied\.$"):
-        save_image(tmp_path / "out.png", photo_like())
+        save_image(tmp_path / "out.png", small_photo())
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_saved_file_gets_ordinary_permissions(tmp_path):
     old = os.umask(0o022)
     try:
-        out = save_image(tmp_path / "out.png", photo_like())
+        out = save_image(tmp_path / "out.png", small_photo())
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
@@ -578,11 +578,11 @@ def test_saved_file_gets_ordinary_permissions(tmp_path):
 
 def test_save_rejects_bad_arrays(tmp_path):
     with pytest.raises(ImageWriteError, match="RGB uint8"):
-        save_image(tmp_path / "out.png", photo_like().astype(np.float32))
+        save_image(tmp_path / "out.png", small_photo().astype(np.float32))
     with pytest.raises(ImageWriteError, match="alpha"):
-        save_image(tmp_path / "out.png", photo_like(), alpha=np.zeros((3, 3), np.uint8))
+        save_image(tmp_path / "out.png", small_photo(), alpha=np.zeros((3, 3), np.uint8))
     with pytest.raises(ImageWriteError, match="quality"):
-        save_image(tmp_path / "out.jpg", photo_like(), quality=0)
+        save_image(tmp_path / "out.jpg", small_photo(), quality=0)
     with pytest.raises(ImageWriteError, match="WebP stores at most 16383"):
         save_image(tmp_path / "out.webp", np.zeros((1, MAX_SIDE, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
