@@ -26,15 +26,23 @@ from engine.errors import WeightsError
 from engine.models.base import InpaintModel
 
 
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    # Arrays that cross threads are read-only; torch.from_numpy would warn that
+    # writing through the tensor is undefined. The copy is cheap at working size.
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
 def image_to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """RGB uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    t = _as_tensor(image).to(device)
     return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 def mask_to_tensor(mask: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """bool (H, W), True = hole -> float32 (1, 1, H, W), 1 = hole."""
-    return torch.from_numpy(np.ascontiguousarray(mask)).to(device).float()[None, None]
+    return _as_tensor(mask).to(device).float()[None, None]
 
 
 def tensor_to_image(t: torch.Tensor) -> np.ndarray:
