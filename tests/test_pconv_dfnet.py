@@ -125,3 +125,25 @@ def test_export_keeps_other_manifest_entries(trained, tmp_path) -> None:
     export("pconv", run / "eval.json", tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest) == {"hifill", "pconv"}
+
+
+def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
+    """reproduce = (fetch skipped: data present) + train + evaluate + export, from the manifest."""
+    from training.export import reproduce
+    from training.fetch import write_manifest
+
+    data = tmp_path / "data"
+    synthetic_images(data / "images" / "synthetic", count=12, size=128)
+    write_manifest(data)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    config = tiny_config("dfnet", data, steps=2)
+    (weights / "manifest.json").write_text(json.dumps({"dfnet": {"config": config}}))
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(weights))
+    monkeypatch.chdir(tmp_path)
+    assert reproduce("dfnet", data, str(tmp_path / "run"), "cpu") == 0
+    entry = json.loads((weights / "manifest.json").read_text())["dfnet"]
+    assert entry["training"]["steps"] == 2 and entry["config"]["model_config"]["width"] == 0.03125
+    model = DFNetModel(get_spec("dfnet"))
+    model.load(verified_weights_path(get_spec("dfnet")))
+    assert (tmp_path / "run" / "eval.md").read_text().count("| (0.") == 6

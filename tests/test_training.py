@@ -140,3 +140,14 @@ def test_ddp_two_gloo_processes(photos: Path, tmp_path: Path) -> None:
     ckpt = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["machine"].startswith("2 x ")
     assert not any(k.startswith("module.") for k in ckpt["generator"])
+
+
+@pytest.mark.slow
+def test_fetch_data_builds_the_starter_set(tmp_path: Path) -> None:
+    """Needs apt-get/dpkg and network access to Debian and PyPI (~300 MB)."""
+    from training.fetch import fetch_data
+
+    manifest = fetch_data(tmp_path)
+    assert manifest["count"]["train"] > 150 and manifest["count"]["val"] > 10
+    for entry in manifest["files"]:
+        assert entry["licence_file"] and (tmp_path / entry["licence_file"]).is_file()
