@@ -92,3 +92,17 @@ def test_bf16_autocast_keeps_counts_exact() -> None:
 def test_rejects_wrong_mask_channels() -> None:
     with pytest.raises(ValueError, match="channels"):
         _layer()(torch.rand(1, 3, 8, 8), torch.ones(1, 2, 8, 8))
+
+
+def test_parts_with_one_mask_channel_each_equal_the_full_channel_mask() -> None:
+    """The U-Net's compact form (list of parts, one mask channel per part) is the same layer."""
+    layer = _layer(c_in=7, c_out=4)
+    up, skip = torch.rand(2, 4, 12, 12), torch.rand(2, 3, 12, 12)
+    m_up, m_skip = _mask(seed=1)[:, :1].expand(2, -1, -1, -1), _mask(seed=2).expand(2, -1, -1, -1)
+    full = torch.cat([m_up.expand(-1, 4, -1, -1), m_skip.expand(-1, 3, -1, -1)], dim=1)
+    ref, ref_mask = layer(torch.cat([up, skip], dim=1), full)
+    out, new = layer([up, skip], torch.cat([m_up, m_skip], dim=1))
+    torch.testing.assert_close(out, ref)
+    assert torch.equal(new, ref_mask)
+    with pytest.raises(ValueError, match="parts"):
+        layer([up, skip], m_up)

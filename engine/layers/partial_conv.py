@@ -21,6 +21,8 @@ threads/ranks never share hidden buffers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +33,10 @@ class PartialConv2d(nn.Conv2d):
 
     ``forward(x, mask)`` takes features ``x`` ``(N, C_in, H, W)`` and a mask ``(N, 1, H, W)``
     (the same validity for every channel) or ``(N, C_in, H, W)`` (one per channel), float,
-    1 = valid. It returns ``(out, new_mask)``: ``out`` ``(N, C_out, H', W')`` and ``new_mask``
+    1 = valid. ``x`` may also be a sequence of ``k`` tensors to concatenate along channels
+    (e.g. the U-Net's upsampled and skip features) with a ``(N, k, H, W)`` mask, one channel per
+    part: the same multi-channel mask, stored compactly (no ``C_in``-channel mask is built).
+    It returns ``(out, new_mask)``: ``out`` ``(N, C_out, H', W')`` and ``new_mask``
     ``(N, 1, H', W')``, the same for every output channel (the update rule does not depend on
     the output channel), float 0/1. Groups are not supported (the paper does not use them).
     """
@@ -45,7 +50,9 @@ class PartialConv2d(nn.Conv2d):
         # Window size sum(1) of the paper: every input channel times the kernel area.
         self.window_size = float(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
 
-    def valid_count(self, mask: torch.Tensor) -> torch.Tensor:
+    def valid_count(
+        self, mask: torch.Tensor, part_channels: Sequence[int] | None = None
+    ) -> torch.Tensor:
         """Number of valid inputs in each window, ``(N, 1, H', W')`` float32.
 
         The all-ones kernel of the mask convolution means the count over ``C_in`` channels is the
@@ -54,7 +61,10 @@ class PartialConv2d(nn.Conv2d):
         exact even under bf16 autocast.
         """
         mask = mask.float()
-        if mask.shape[1] == 1:
+        if part_channels is not None:
+            # One mask channel per part: channel i stands for part_channels[i] input channels.
+            per_pixel = sum(mask[:, i : i + 1] * c for i, c in enumerate(part_channels))
+        elif mask.shape[1] == 1:
             per_pixel = mask * self.in_channels
         elif mask.shape[1] == self.in_channels:
             per_pixel = mask.sum(dim=1, keepdim=True)
@@ -66,14 +76,30 @@ class PartialConv2d(nn.Conv2d):
                 per_pixel, ones, stride=self.stride, padding=self.padding, dilation=self.dilation
             )
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        count = self.valid_count(mask)
-        new_mask = (count > 0).to(torch.float32)
+    def forward(
+        self, x: torch.Tensor | Sequence[torch.Tensor], mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # Zero the hole so its values cannot reach the output (this is what makes the output
         # independent of the hole's content), then convolve without the bias.
-        raw = F.conv2d(
-            x * mask.to(x.dtype), self.weight, None, self.stride, self.padding, self.dilation
-        )
+        if isinstance(x, torch.Tensor):
+            count = self.valid_count(mask)
+            masked = x * mask.to(x.dtype)
+        else:
+            parts = list(x)
+            if mask.shape[1] != len(parts):
+                raise ValueError(f"mask has {mask.shape[1]} channels for {len(parts)} parts")
+            channels = [p.shape[1] for p in parts]
+            if sum(channels) != self.in_channels:
+                raise ValueError(f"parts have {sum(channels)} channels, not {self.in_channels}")
+            count = self.valid_count(mask, channels)
+            dtype = parts[0].dtype
+            # Multiply each part by its own 1-channel mask before concatenating: far cheaper
+            # than building and applying a C_in-channel mask (mixed memory layouts are slow).
+            masked = torch.cat(
+                [p.to(dtype) * mask[:, i : i + 1].to(dtype) for i, p in enumerate(parts)], dim=1
+            )
+        new_mask = (count > 0).to(torch.float32)
+        raw = F.conv2d(masked, self.weight, None, self.stride, self.padding, self.dilation)
         # sum(1) / sum(M): windows without any valid input get ratio 0 (output 0, bias
         # included). The clamp only avoids 0/0; a valid window has count >= 1 so the
         # ratio is exact. Computed in float32 and cast once: bf16 would round the ratio.

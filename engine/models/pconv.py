@@ -65,7 +65,9 @@ class PConvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(c_out) if bn else None
         self.act = act
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor | list[torch.Tensor], mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x, mask = self.conv(x, mask)
         if self.bn is not None:
             x = self.bn(x)
@@ -118,12 +120,9 @@ class PConvUNet(nn.Module):
             skip_x, skip_m = feats[-2 - j], masks[-2 - j]
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             valid = F.interpolate(valid, scale_factor=2.0, mode="nearest")
-            # Multi-channel mask: upsampled features and skip features keep their own validity.
-            m = torch.cat(
-                [valid.expand(-1, x.shape[1], -1, -1), skip_m.expand(-1, skip_x.shape[1], -1, -1)],
-                dim=1,
-            )
-            x, valid = block(torch.cat([x, skip_x.to(x.dtype)], dim=1), m)
+            # Multi-channel mask: upsampled features and skip features keep their own validity
+            # (one mask channel per part; see PartialConv2d).
+            x, valid = block([x, skip_x], torch.cat([valid, skip_m], dim=1))
         return x * 0.5 + 0.5
 
     def freeze_encoder_bn(self) -> None:
