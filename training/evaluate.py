@@ -121,12 +121,14 @@ def evaluate(
 ) -> dict[str, dict[str, list[float]]]:
     """Mean (L1, PSNR, SSIM) per model label and bin label, plus the seconds per case.
 
-    Models named like the classical ones are looked up in / stored to ``cache``.
+    Models named like the classical ones are looked up in / stored to ``cache``. With
+    ``samples_dir``, side-by-side PNGs of six images (every bin) are written there.
     """
     cached = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     sums: dict[str, dict[str, list[list[float]]]] = {m: {} for m in models}
     timing: dict[str, float] = dict.fromkeys(models, 0.0)
-    for i, case in enumerate(cases):
+    shown = sorted({c.name for c in cases})[:: max(1, len({c.name for c in cases}) // 6)][:6]
+    for case in cases:
         label_bin = bin_label(BINS[case.bin_index])
         row = []
         for label, model in models.items():
@@ -143,7 +145,7 @@ def evaluate(
                     cached[key] = values
             sums[label].setdefault(label_bin, []).append(values)
             row.append(result)
-        if samples_dir is not None and case.case == 0 and i % (len(BINS) * 4) < len(BINS):
+        if samples_dir is not None and case.case == 0 and case.name in shown:
             save_sample(samples_dir, case, models, row)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
