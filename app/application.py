@@ -9,6 +9,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from app.compat import guard_none_refcount
 from app.settings import APPLICATION, ORGANIZATION
 
 
@@ -18,6 +19,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     from app.main_window import MainWindow
 
+    guard_none_refcount()
     args = list(sys.argv if argv is None else argv)
     app = QApplication.instance() or QApplication(args)
     app.setOrganizationName(ORGANIZATION)

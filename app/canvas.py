@@ -96,8 +96,10 @@ class Canvas(QWidget):
         if self._doc is not None:
             self._doc.unsubscribe(self._on_change)
         self._cancel_gesture()
+        if self._layers is not None:
+            self._layers.stop()
         self._doc = doc
-        self._layers = LayerImages(doc) if doc is not None else None
+        self._layers = LayerImages(doc, self._layers_ready) if doc is not None else None
         if doc is not None:
             doc.subscribe(self._on_change)
             self.fit()
@@ -197,6 +199,16 @@ class Canvas(QWidget):
         if self._layers is not None:
             self._layers.changed(change)
         self.update(self.widget_rect(change.rect))
+
+    def _layers_ready(self, rect: Rect) -> None:
+        # A band of a coarse level caught up: only zoomed-out views show it.
+        if self._layers is not None and self._layers.level_for_scale(self.view.scale) > 0:
+            self.update(self.widget_rect(rect))
+
+    @property
+    def layers(self) -> LayerImages | None:
+        """The images the canvas draws (pyramids of photo and mask)."""
+        return self._layers
 
     # -- painting ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.document import Document
 from app.history import PhotoEdit
@@ -151,12 +151,17 @@ class InpaintController(QObject):
             self._last_step, self._last_doc = job.step, job.doc
         else:
             job.step.samples.append(image)
-        self.sampleArrived.emit(index, image)
+        # Thumbnails etc. in the next turn of the event loop: keep each turn short.
+        QTimer.singleShot(0, self, lambda: self.sampleArrived.emit(index, image))
 
     def _on_finished(self, job_id: int, result: InpaintResult) -> None:
         if self._current(job_id) is None:
             return
         self._job = None
+        # After the deferred sampleArrived signals (zero timers fire in order).
+        QTimer.singleShot(0, self, lambda: self._finish(result))
+
+    def _finish(self, result: InpaintResult) -> None:
         self.busyChanged.emit(False)
         self.jobFinished.emit(result)
 

@@ -111,13 +111,8 @@ class Document:
         self.mask[rect.slices] = values
         self._notify(Change(rect, mask=True))
 
-    def write_photo(self, rect: Rect, pixels: np.ndarray) -> None:
-        """Replace the photo by a copy with ``pixels`` inside ``rect`` (no history step)."""
-        photo = self._photo.copy()
-        photo[rect.slices] = pixels
-        self._set_photo(photo, rect)
-
-    def _set_photo(self, photo: np.ndarray, rect: Rect) -> None:
+    def replace_photo(self, photo: np.ndarray, rect: Rect) -> None:
+        """Make ``photo`` (same size) current; it differs from the old one inside ``rect`` only."""
         self._photo = _frozen(photo)
         self._notify(Change(rect, photo=True))
 
@@ -202,22 +197,20 @@ class Document:
         """
         hole = bounding_rect(request_mask)
         # The engine leaves pixels outside the hole bit-identical, so only the
-        # hole's bounding box needs to be kept for undo, unless the photo
-        # changed while the job ran (an undo): then the step records it whole.
+        # hole's bounding box changes, unless the photo changed while the job
+        # ran (an undo): then the result differs anywhere.
         rect = hole if request_image is self._photo and hole is not None else self.bounds
-        step = PhotoEdit(label, rect, self._photo[rect.slices].copy(), result[rect.slices].copy())
-        step.samples = [result]
+        step = PhotoEdit(label, rect, self._photo, _frozen(result), samples=[result])
         if hole is not None:
+            # Clear the job's hole, keeping what was painted while it ran.
+            job_hole = request_mask[hole.slices]
             before = self.mask[hole.slices].copy()
-            after = before & ~request_mask[hole.slices]
-            if not np.array_equal(before, after):
-                step.mask = MaskEdit.from_regions("", [(hole, before, after)])
-                self.mask[hole.slices] = after
+            self.mask[hole.slices] &= ~job_hole
+            step.mask = MaskEdit.from_regions("", [(hole, before, self.mask[hole.slices])])
         self.push(step)
-        if step.mask is not None:
+        if hole is not None:
             self._notify(Change(hole, mask=True))
-        # No copy: outside ``rect`` the result equals the photo it replaces.
-        self._set_photo(result, rect)
+        self.replace_photo(step.after, rect)
         return step
 
     def can_replace_result(self, step: PhotoEdit) -> bool:
@@ -228,9 +221,9 @@ class Document:
         """Swap the sample that ``step`` applied for another one of the same job."""
         if not self.can_replace_result(step):
             return False
-        step.after = result[step.rect.slices].copy()
-        # Samples of one job differ only inside the hole, so no copy is needed.
-        self._set_photo(result, step.rect)
+        # Samples of one job differ only inside the hole's rectangle.
+        step.after = _frozen(result)
+        self.replace_photo(step.after, step.rect)
         return True
 
     def undo(self) -> Command | None:

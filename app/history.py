@@ -1,9 +1,9 @@
 """Undo and redo for the canvas model, without Qt.
 
-Each step stores only the region it changed: mask patches are bit-packed
-(8 pixels a byte) and photo steps keep the pixels of the hole's bounding box
-before and after, so a brush stroke on an 8K photo costs kilobytes, not the
-33 MB of a full mask.
+Mask steps store only the region they changed, bit-packed (8 pixels a byte),
+so a brush stroke on an 8K photo costs kilobytes, not the 33 MB of a full
+mask. Photos are immutable arrays, so a photo step just keeps the photo
+before and after it: undo and redo swap references and never copy 100 MB.
 """
 
 from __future__ import annotations
@@ -84,11 +84,13 @@ class MaskEdit(Command):
 
 @dataclass(eq=False)
 class PhotoEdit(Command):
-    """A new photo (an inpainting result) replacing the pixels of ``rect``.
+    """A new photo (an inpainting result) that differs from the previous one inside ``rect``.
 
-    ``mask`` records the hole that was cleared with it, so undo brings the
-    photo and the hole back together and the user can try another model.
-    ``samples`` are the alternatives from the same job; one of them is applied.
+    ``before`` and ``after`` are the whole read-only photos (shared with the
+    document and the neighbouring steps, not copies). ``mask`` records the
+    hole that was cleared with it, so undo brings the photo and the hole back
+    together and the user can try another model. ``samples`` are the
+    alternatives from the same job; ``after`` is one of them.
     """
 
     label: str
@@ -99,18 +101,19 @@ class PhotoEdit(Command):
     samples: list[np.ndarray] = field(default_factory=list)
 
     def undo(self, doc: Document) -> None:
-        doc.write_photo(self.rect, self.before)
+        doc.replace_photo(self.before, self.rect)
         if self.mask is not None:
             self.mask.undo(doc)
 
     def redo(self, doc: Document) -> None:
-        doc.write_photo(self.rect, self.after)
+        doc.replace_photo(self.after, self.rect)
         if self.mask is not None:
             self.mask.redo(doc)
 
     @property
     def nbytes(self) -> int:
-        return self.before.nbytes + self.after.nbytes + (self.mask.nbytes if self.mask else 0)
+        # ``before`` is the previous step's ``after``: count each photo once.
+        return self.after.nbytes + (self.mask.nbytes if self.mask else 0)
 
 
 class History:

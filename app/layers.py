@@ -1,31 +1,55 @@
 """What the canvas draws: QImages over the pyramid levels of the photo, the original and the mask.
 
-Lives in the GUI thread. Every QImage here wraps a numpy array in place; the
-arrays are kept up to date region by region from the document's changes.
+Lives in the GUI thread. Every QImage here wraps a numpy array in place. The
+levels follow the document's changes region by region: small regions (a
+brush segment) at once, large ones (an inpainted 8K photo, an inverted
+mask) in horizontal bands between events, a few milliseconds at a time, so
+the event loop never stalls; the canvas repaints each band when it is ready.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QImage
 
 from app.document import Change, Document
+from app.geometry import Rect
 from app.pyramid import Pyramid
 from app.qimage import ArrayImage, overlay_colors, wrap_indexed, wrap_rgb
 
 MASK_COLOR = QColor(255, 40, 80)
 MASK_OPACITY = 0.5
+# Regions up to this many pixels are brought up to date at once.
+SYNC_PIXELS = 1 << 20
+# Time spent on pending bands per event-loop turn.
+SLICE_SECONDS = 0.006
 
 
 class LayerImages:
-    """Pyramids and their QImage wrappers for one document."""
+    """Pyramids and their QImage wrappers for one document.
 
-    def __init__(self, doc: Document) -> None:
+    Args:
+        doc: the document shown.
+        on_ready: called with an image rectangle whose levels became up to
+            date later than the change that caused it (to repaint it).
+    """
+
+    def __init__(self, doc: Document, on_ready: Callable[[Rect], None] | None = None) -> None:
         self.doc = doc
+        self._on_ready = on_ready
         self._photo = Pyramid(doc.photo)
         self._original: Pyramid | None = None
         self._mask = Pyramid(doc.mask, gain=255, blank=not doc.mask.any())
         self._cache: dict[tuple[str, int], ArrayImage] = {}
+        self._pending: list[tuple[Pyramid, Rect]] = []
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._work)
         # Level 0 of the mask is 0/1; coarser levels hold 0..255 coverage.
         self._mask_colors0 = overlay_colors(MASK_COLOR, MASK_OPACITY, 2)
         self._mask_colors = overlay_colors(MASK_COLOR, MASK_OPACITY, 256)
@@ -34,11 +58,49 @@ class LayerImages:
         return self._photo.level_for_scale(scale)
 
     def changed(self, change: Change) -> None:
-        """Bring the levels up to date with a change of the document."""
+        """Bring the levels up to date with a change of the document (or schedule it)."""
         if change.mask:
-            self._mask.update(change.rect)
+            self._schedule(self._mask, change.rect)
         if change.photo:
-            self._photo.set_base(self.doc.photo, change.rect)
+            self._photo.set_base(self.doc.photo)
+            self._schedule(self._photo, change.rect)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self) -> None:
+        """Finish all pending level updates now."""
+        while self._pending:
+            self._run_one()
+
+    def _schedule(self, pyramid: Pyramid, rect: Rect) -> None:
+        if rect.width * rect.height <= SYNC_PIXELS:
+            pyramid.update(rect)
+            return
+        # Bands aligned to the coarsest level's blocks, about SYNC_PIXELS each.
+        align = 2**pyramid.max_level
+        rows = max(align, SYNC_PIXELS // max(1, rect.width) // align * align)
+        y = rect.y0
+        while y < rect.y1:
+            y1 = min(rect.y1, (y // align + 1) * align + rows - align)
+            self._pending.append((pyramid, Rect(rect.x0, y, rect.x1, y1)))
+            y = y1
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _run_one(self) -> None:
+        pyramid, band = self._pending.pop(0)
+        pyramid.update(band)
+        if self._on_ready is not None:
+            self._on_ready(band)
+
+    def _work(self) -> None:
+        deadline = time.perf_counter() + SLICE_SECONDS
+        while self._pending and time.perf_counter() < deadline:
+            self._run_one()
+        if self._pending:
+            self._timer.start()
 
     def photo(self, level: int, original: bool = False) -> QImage:
         """Level ``level`` of the current photo (or of the photo as opened)."""
@@ -56,7 +118,7 @@ class LayerImages:
 
     def _wrapped(self, key: tuple[str, int], array: np.ndarray, rgb: bool) -> QImage:
         cached = self._cache.get(key)
-        if cached is None or (cached.array.base is not array and cached.array is not array):
+        if cached is None or (cached.array is not array and cached.array.base is not array):
             if rgb:
                 cached = wrap_rgb(array)
             else:
@@ -64,3 +126,8 @@ class LayerImages:
                 cached = wrap_indexed(array, colors)
             self._cache[key] = cached
         return cached.image
+
+    def stop(self) -> None:
+        """Drop pending work (the document is closing)."""
+        self._pending.clear()
+        self._timer.stop()

@@ -52,16 +52,11 @@ class Pyramid:
     def base(self) -> np.ndarray:
         return self._base
 
-    def set_base(self, base: np.ndarray, changed: Rect | None = None) -> None:
-        """Point level 0 at a new array of the same shape that differs inside ``changed``.
-
-        ``changed=None`` means anywhere: built levels are recomputed.
-        """
+    def set_base(self, base: np.ndarray) -> None:
+        """Point level 0 at a new array of the same shape; then :meth:`update` where it differs."""
         if base.shape != self._base.shape:
             raise ValueError(f"new base has shape {base.shape}, expected {self._base.shape}")
         self._base = base
-        h, w = base.shape[:2]
-        self.update(changed if changed is not None else Rect(0, 0, w, h))
 
     def built(self, level: int) -> bool:
         return level == 0 or level in self._levels

@@ -145,3 +145,23 @@ def test_fit_and_actual_size(qtbot, window, make_photo) -> None:
     assert c.view.scale == 1.0
     window.act.fit.trigger()
     assert c.view.to_widget(3000, 2000)[0] <= c.width()
+
+
+def test_large_changes_reach_the_zoomed_out_view_in_bands(qtbot, window, make_photo) -> None:
+    from app.pyramid import Pyramid
+
+    window.set_document(Document(make_photo(3000, 2000)))
+    c = window.canvas
+    c.fit()
+    c.grab()  # builds the coarse levels the fit view draws
+    level = c.layers.level_for_scale(c.view.scale)
+    assert level >= 2
+    window.act.invert.trigger()  # 6 Mpx changed: too much to redo in one go
+    assert c.layers.pending
+    qtbot.waitUntil(lambda: not c.layers.pending, timeout=5000)
+    rebuilt = Pyramid(c.document.mask, gain=255)
+    np.testing.assert_array_equal(c.layers._mask.level(level), rebuilt.level(level))
+    x, y = c.view.to_widget(1500, 1000)
+    shown = c.grab().toImage().pixelColor(int(x), int(y)).getRgb()[:3]
+    photo = tuple(int(v) for v in c.document.photo[1000, 1500])
+    assert shown != photo  # tinted by the (now full) mask overlay
