@@ -85,6 +85,7 @@ def export(
         raise ValueError(f"{path.name} would be {size / 2**20:.1f} MiB (limit 30 MiB)")
     config = dict(ckpt["config"])
     config["train"] = dict(config["train"], steps=int(ckpt["step"]))  # the exact recipe
+    config["evaluate"] = {"size": info["size"], "cases_per_bin": info["cases_per_bin"]}
     beats = info["beats_telea"]
     entry = {
         "file": path.name,

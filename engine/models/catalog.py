@@ -47,7 +47,7 @@ PCONV = ModelSpec(
     description="U-Net of partial convolutions (Liu et al. 2018); fills irregular holes from "
     "the valid pixels only.",
     entry="engine.models.pconv:PConvModel",
-    native_size=512,
+    native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
     needs_weights=True,
     weights_file="pconv.safetensors",
@@ -62,7 +62,7 @@ DFNET = ModelSpec(
     description="U-Net with fusion blocks (Hong et al. 2019): learned alpha blending gives "
     "seamless hole borders.",
     entry="engine.models.dfnet:DFNetModel",
-    native_size=512,
+    native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
     needs_weights=True,
     weights_file="dfnet.safetensors",
