@@ -19,7 +19,7 @@ import numpy as np
 
 from app import mask_ops
 from app.geometry import Rect, bounding_rect
-from app.history import Command, History, MaskEdit, PhotoEdit
+from app.history import Command, History, MaskEdit, PackedMask, PhotoEdit
 
 # Side of the square tiles a stroke snapshots before touching them (undo data).
 TILE = 256
@@ -202,11 +202,12 @@ class Document:
         rect = hole if request_image is self._photo and hole is not None else self.bounds
         step = PhotoEdit(label, rect, self._photo, _frozen(result), samples=[result])
         if hole is not None:
-            # Clear the job's hole, keeping what was painted while it ran.
-            job_hole = request_mask[hole.slices]
-            before = self.mask[hole.slices].copy()
-            self.mask[hole.slices] &= ~job_hole
-            step.mask = MaskEdit.from_regions("", [(hole, before, self.mask[hole.slices])])
+            # Clear the job's hole, keeping what was painted while it ran
+            # (``mask > hole`` is ``mask & ~hole`` for bools, in one pass, in place).
+            region = self.mask[hole.slices]
+            before = PackedMask.pack(region)
+            np.greater(region, request_mask[hole.slices], out=region)
+            step.mask = MaskEdit("", [(hole, before, PackedMask.pack(region))])
         self.push(step)
         if hole is not None:
             self._notify(Change(hole, mask=True))

@@ -71,9 +71,25 @@ class Rect(NamedTuple):
 
 
 def bounding_rect(mask: np.ndarray) -> Rect | None:
-    """The bounding rectangle of the True pixels of a 2-D array, or None if there are none."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+    """The bounding rectangle of the True pixels of a 2-D bool array, or None if there are none.
+
+    Costs a few milliseconds on an 8K mask: numpy's reductions along rows
+    (``any(axis=1)``) are slow and ``argmax`` copies read-only arrays, so the
+    first and last rows are found by testing blocks of rows from either end,
+    and the columns by OR-ing the rows in between (a fast vectorised reduction).
+    """
+    h = mask.shape[0]
+    if not mask.any():
         return None
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    return Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    block = 64
+    y0 = 0
+    while not mask[y0 : y0 + block].any():
+        y0 += block
+    y0 += int(np.flatnonzero(mask[y0 : y0 + block].any(axis=1))[0])
+    y1 = h
+    while not mask[max(y0, y1 - block) : y1].any():
+        y1 -= block
+    start = max(y0, y1 - block)
+    y1 = start + int(np.flatnonzero(mask[start:y1].any(axis=1))[-1]) + 1
+    cols = np.flatnonzero(np.logical_or.reduce(mask[y0:y1], axis=0))
+    return Rect(int(cols[0]), y0, int(cols[-1]) + 1, y1)

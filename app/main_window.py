@@ -280,7 +280,7 @@ class MainWindow(FileOps, QMainWindow):
         # Many changes arrive per second while painting: refresh the actions once.
         if not self._actions_pending:
             self._actions_pending = True
-            QTimer.singleShot(0, self._update_actions)
+            QTimer.singleShot(0, self, self._update_actions)
 
     def _update_title(self) -> None:
         doc = self._doc
