@@ -145,13 +145,11 @@ def create_actions(w: QWidget) -> Actions:
         lasso=lasso,
         smaller=a(w, "Smaller Brush", "mdi6.minus-circle-outline", ["["], "Smaller brush"),
         bigger=a(w, "Bigger Brush", "mdi6.plus-circle-outline", ["]"], "Bigger brush"),
-        grow=a(w, "&Grow Mask", "mdi6.arrow-expand-all", [], "Grow the hole by the amount"),
-        shrink=a(w, "&Shrink Mask", "mdi6.arrow-collapse-all", [], "Shrink the hole by the amount"),
-        feather=a(
-            w, "&Feather Mask", "mdi6.blur", [], "Smooth the outline of the hole over the amount"
-        ),
-        invert=a(w, "&Invert Mask", "mdi6.invert-colors", ["Ctrl+I"], "Swap hole and keep"),
-        clear=a(w, "&Clear Mask", "mdi6.selection-remove", ["Delete"], "Clear the whole mask"),
+        grow=a(w, "&Grow", "mdi6.arrow-expand-all", [], "Grow the hole by the amount"),
+        shrink=a(w, "&Shrink", "mdi6.arrow-collapse-all", [], "Shrink the hole by the amount"),
+        feather=a(w, "&Feather", "mdi6.blur", [], "Smooth the outline of the hole over the amount"),
+        invert=a(w, "&Invert", "mdi6.invert-colors", ["Ctrl+I"], "Swap hole and keep"),
+        clear=a(w, "&Clear", "mdi6.selection-remove", ["Delete"], "Clear the whole mask"),
         show_mask=a(
             w, "Show &Mask", "mdi6.eye-outline", ["M"], "Show or hide the mask", checkable=True
         ),

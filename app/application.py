@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.compat import guard_none_refcount
 from app.settings import APPLICATION, ORGANIZATION
+from app.theme import apply_dark_theme
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    apply_dark_theme(app)
     app.setWindowIcon(QIcon(qta.icon("mdi6.auto-fix", color="#e0457b").pixmap(64, 64)))
     window = MainWindow()
     window.show()

@@ -79,6 +79,7 @@ class MainWindow(FileOps, QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.dock = QDockWidget("Inpaint", self)
         self.dock.setObjectName("inpaint-dock")
         self.dock.setWidget(scroll)
@@ -161,6 +162,7 @@ class MainWindow(FileOps, QMainWindow):
         self.zoom_label = QLabel()
         self.pos_label = QLabel()
         for label in (self.run_label, self.pos_label, self.size_label, self.zoom_label):
+            label.setContentsMargins(10, 0, 10, 0)
             bar.addPermanentWidget(label)
 
     def _connect(self) -> None:
@@ -208,7 +210,7 @@ class MainWindow(FileOps, QMainWindow):
                 widget.installEventFilter(self)
         c.brushSizeChanged.connect(self._brush_size_changed)
         c.zoomChanged.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
-        c.cursorMoved.connect(lambda x, y: self.pos_label.setText(f"{x}, {y}"))
+        c.cursorMoved.connect(lambda x, y: self.pos_label.setText(f"x {x}  y {y}"))
         c.maskEdited.connect(self._update_actions)
         self.size_slider.valueChanged.connect(c.set_brush_size)
         self.size_spin.valueChanged.connect(c.set_brush_size)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import qtawesome as qta
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -100,6 +101,7 @@ class InpaintPanel(QWidget):
         self.strategy.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.inpaint_button = action_button(inpaint, text=True)
         self.inpaint_button.setMinimumHeight(34)
+        self.inpaint_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 100)
@@ -179,26 +181,15 @@ class MaskPanel(QGroupBox):
         self.amount.setValue(8)
         self.amount.setSuffix(" px")
         self.amount.setToolTip("How far grow, shrink and feather reach")
-        row = QHBoxLayout()
-        for action in actions:
-            row.addWidget(action_button(action))
-        row.addStretch(1)
+        grid = QGridLayout()
+        for i, action in enumerate(actions):
+            button = action_button(action, text=True)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            grid.addWidget(button, i // 2, i % 2)
         layout = QVBoxLayout(self)
         amount_row = QHBoxLayout()
         amount_row.addWidget(QLabel("Amount"))
         amount_row.addWidget(self.amount)
         amount_row.addStretch(1)
         layout.addLayout(amount_row)
-        layout.addLayout(row)
-
-
-def icon_label(icon: str, text: str) -> QWidget:
-    """A small icon followed by text (status bar fields)."""
-    widget = QWidget()
-    layout = QHBoxLayout(widget)
-    layout.setContentsMargins(0, 0, 0, 0)
-    picture = QLabel()
-    picture.setPixmap(qta.icon(icon).pixmap(14, 14))
-    layout.addWidget(picture)
-    layout.addWidget(QLabel(text))
-    return widget
+        layout.addLayout(grid)

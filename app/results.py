@@ -84,7 +84,10 @@ class ResultsStrip(QWidget):
 
     def add_sample(self, index: int, image: np.ndarray) -> None:
         """Show sample ``index`` (RGB uint8); the first one becomes the current one."""
-        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumbnail(image, THUMB))), f"#{index + 1}")
+        pixmap = QPixmap.fromImage(thumbnail(image, THUMB))
+        icon = QIcon(pixmap)
+        icon.addPixmap(pixmap, QIcon.Mode.Selected)  # no selection tint over the photo
+        item = QListWidgetItem(icon, f"#{index + 1}")
         item.setToolTip(f"Sample {index + 1}: click to use it")
         self.list.blockSignals(True)
         self.list.addItem(item)
