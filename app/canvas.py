@@ -20,8 +20,6 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPen,
-    QPolygonF,
     QRegion,
     QResizeEvent,
     QWheelEvent,
@@ -31,6 +29,7 @@ from PySide6.QtWidgets import QWidget
 from app.document import Change, Document, Stroke
 from app.geometry import Rect
 from app.layers import LayerImages
+from app.overlays import draw_outline, ring_region
 from app.view import View
 
 MIN_BRUSH = 1
@@ -239,47 +238,25 @@ class Canvas(QWidget):
         return QRectF(self.view.offset_x, self.view.offset_y, width * s, height * s)
 
     def _paint_tool(self, painter: QPainter) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        light = QPen(QColor(255, 255, 255, 230), 1.0)
-        dark = QPen(QColor(0, 0, 0, 200), 1.0, Qt.PenStyle.DashLine)
+        view = self.view
+        rect = None
         if self._rubber is not None:
-            x0, y0 = self.view.to_widget(self._rubber.x0, self._rubber.y0)
-            x1, y1 = self.view.to_widget(self._rubber.x1, self._rubber.y1)
-            for pen in (light, dark):
-                painter.setPen(pen)
-                painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        if len(self._lasso) > 1:
-            poly = QPolygonF([QPointF(*self.view.to_widget(x, y)) for x, y in self._lasso])
-            for pen in (light, dark):
-                painter.setPen(pen)
-                painter.drawPolyline(poly)
+            x0, y0 = view.to_widget(self._rubber.x0, self._rubber.y0)
+            x1, y1 = view.to_widget(self._rubber.x1, self._rubber.y1)
+            rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        lasso = [QPointF(*view.to_widget(x, y)) for x, y in self._lasso]
+        ring = None
         if self._pointer is not None and self._shows_brush():
-            radius = self._brush_size / 2 * self.view.scale
-            for pen in (light, dark):
-                painter.setPen(pen)
-                painter.drawEllipse(self._pointer, radius, radius)
+            ring = (self._pointer, self._brush_size / 2 * view.scale)
+        draw_outline(painter, rect, lasso, ring)
 
     def _shows_brush(self) -> bool:
         return self._tool in (Tool.BRUSH, Tool.ERASER) and not self._panning_mode()
 
     def _pointer_region(self) -> QRegion:
-        """Where the brush ring is drawn: a square annulus, not the whole disk."""
         if self._pointer is None:
             return QRegion()
-        r = self._brush_size / 2 * self.view.scale
-        c = self._pointer
-        outer = QRect(
-            math.floor(c.x() - r) - 2,
-            math.floor(c.y() - r) - 2,
-            math.ceil(2 * r) + 5,
-            math.ceil(2 * r) + 5,
-        )
-        region = QRegion(outer)
-        inner = r / math.sqrt(2) - 2
-        if inner > 4:
-            side = math.floor(2 * inner)
-            region -= QRegion(QRect(math.ceil(c.x() - inner), math.ceil(c.y() - inner), side, side))
-        return region
+        return ring_region(self._pointer, self._brush_size / 2 * self.view.scale)
 
     def _update_pointer(self) -> None:
         if self._pointer is not None:

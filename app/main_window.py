@@ -273,6 +273,7 @@ class MainWindow(FileOps, QMainWindow):
         if doc is not None:
             doc.subscribe(self._doc_changed)
         self.canvas.set_document(doc)
+        self.canvas.setFocus()
         self.panel.results.clear()
         self.size_label.setText(f"{doc.width} × {doc.height}" if doc else "")
         self._update_title()

@@ -165,3 +165,15 @@ def test_large_changes_reach_the_zoomed_out_view_in_bands(qtbot, window, make_ph
     shown = c.grab().toImage().pixelColor(int(x), int(y)).getRgb()[:3]
     photo = tuple(int(v) for v in c.document.photo[1000, 1500])
     assert shown != photo  # tinted by the (now full) mask overlay
+
+
+def test_brush_ring_follows_the_pointer(qtbot, canvas) -> None:
+    canvas.set_brush_size(40)
+    qtbot.mouseMove(canvas, QPoint(100, 90))
+    image = canvas.grab().toImage()
+    photo = canvas.document.photo
+    on_ring = image.pixelColor(100 + 20, 90).getRgb()[:3]
+    inside = image.pixelColor(100 + 5, 90).getRgb()[:3]
+    assert on_ring != tuple(photo[60, 100])  # widget (120, 90) is image (100, 60)
+    assert inside == tuple(photo[60, 85])
+    assert not canvas.document.mask.any()  # hovering never paints
