@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import numpy as np
@@ -48,6 +50,15 @@ def test_job_runs_in_the_worker_thread_and_reports_samples_then_result(
     assert not image.flags.writeable
     np.testing.assert_array_equal(image[~req.mask], req.image[~req.mask])
     assert engine_thread.pending == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_worker_runs_nicer_than_the_gui_thread(qtbot, engine_thread) -> None:
+    with qtbot.waitSignal(engine_thread.finished, timeout=20_000):
+        engine_thread.submit(request())
+    worker = engine_thread.worker.native_thread_id
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert os.getpriority(os.PRIO_PROCESS, worker) >= gui + 1
 
 
 def test_cancel_a_running_job(qtbot, engine_thread) -> None:
