@@ -195,8 +195,10 @@ class Canvas(QWidget):
     # -- document changes ----------------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
-        if self._layers is not None:
-            self._layers.changed(change)
+        layers = self._layers
+        deferred = layers is not None and not layers.changed(change)
+        if deferred and layers.level_for_scale(self.view.scale) > 0:
+            return  # a zoomed-out view repaints band by band as the levels catch up
         self.update(self.widget_rect(change.rect))
 
     def _layers_ready(self, rect: Rect) -> None:

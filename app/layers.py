@@ -57,13 +57,19 @@ class LayerImages:
     def level_for_scale(self, scale: float) -> int:
         return self._photo.level_for_scale(scale)
 
-    def changed(self, change: Change) -> None:
-        """Bring the levels up to date with a change of the document (or schedule it)."""
+    def changed(self, change: Change) -> bool:
+        """Bring the levels up to date with a change of the document, or schedule it.
+
+        Returns False when coarse levels will catch up later, band by band
+        (``on_ready`` is called for each); level 0 is always current at once.
+        """
+        now = True
         if change.mask:
-            self._schedule(self._mask, change.rect)
+            now &= self._schedule(self._mask, change.rect)
         if change.photo:
             self._photo.set_base(self.doc.photo)
-            self._schedule(self._photo, change.rect)
+            now &= self._schedule(self._photo, change.rect)
+        return now
 
     @property
     def pending(self) -> bool:
@@ -74,10 +80,10 @@ class LayerImages:
         while self._pending:
             self._run_one()
 
-    def _schedule(self, pyramid: Pyramid, rect: Rect) -> None:
+    def _schedule(self, pyramid: Pyramid, rect: Rect) -> bool:
         if rect.width * rect.height <= SYNC_PIXELS:
             pyramid.update(rect)
-            return
+            return True
         # Bands aligned to the coarsest level's blocks, about SYNC_PIXELS each.
         align = 2**pyramid.max_level
         rows = max(align, SYNC_PIXELS // max(1, rect.width) // align * align)
@@ -88,6 +94,7 @@ class LayerImages:
             y = y1
         if not self._timer.isActive():
             self._timer.start()
+        return False
 
     def _run_one(self) -> None:
         pyramid, band = self._pending.pop(0)
