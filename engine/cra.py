@@ -245,6 +245,9 @@ def run_cra(
         if cancel is not None:
             cancel.check()
         fill, attention = _low_fill(model, low_image, low_mask, seed)
+        # Only the fill's hole pixels are the model's: known pixels must be the photo's, or
+        # the residual of context cells would carry the model's reconstruction error.
+        fill = np.where(low_mask[..., None], fill, low_image)
         report((i + 0.5) / len(seeds))
         base = cv2.resize(fill, (grid.padded_shape[1], grid.padded_shape[0]), cv2.INTER_LINEAR)
         weights, hole_idx, context_idx = cell_weights(attention, fill, holes, device)
