@@ -215,6 +215,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import list_models, unavailable_reason
+    from engine.strategies import strategies_for
 
     rows = []
     for spec in list_models():
@@ -232,7 +233,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "weights_present": bool(spec.weights_path and spec.weights_path.is_file()),
                 "available": reason is None,
                 "reason": reason,
-                "strategies": ["auto", "original", "resize", "crop", *spec.strategies],
+                "strategies": list(strategies_for(spec)),
                 "default": spec.default,
             }
         )

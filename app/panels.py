@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.results import ResultsStrip
 from engine.registry import ModelSpec, get_spec, list_models, unavailable_reason
-from engine.strategies import SHARED_STRATEGIES
+from engine.strategies import strategies_for
 
 STRATEGY_TIPS = {
     "auto": "Let the engine choose for the model and the photo size",
@@ -142,7 +142,7 @@ class InpaintPanel(QWidget):
             else "This model gives one fill per run (it is not multi-sample)"
         )
         current = self.strategy.currentText() or "auto"
-        names = ["auto", *SHARED_STRATEGIES, *(spec.strategies if spec else ())]
+        names = list(strategies_for(spec)) if spec else ["auto"]
         self.strategy.blockSignals(True)
         self.strategy.clear()
         for i, name in enumerate(names):

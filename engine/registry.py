@@ -42,8 +42,9 @@ class ModelSpec:
         multi_sample: the model draws genuinely different completions per seed.
         needs_weights: the model cannot run without its weights file.
         weights_file: file name under the weights folder, if any.
-        strategies: high-resolution strategies the model supports beyond the
-            shared ones (e.g. ``("cra",)``).
+        strategies: high-resolution strategies the model is built for; ``auto``
+            picks ``cra`` for photos larger than the native size when it is listed
+            (every model may still be asked for any shared strategy).
         default: the model the app and CLI pick when the user names none.
         uses_torch: runs on the request's torch device (classical models run on the CPU).
         paper: citation of the method.

@@ -78,6 +78,11 @@ class Box:
         )
 
 
+def strategies_for(spec: ModelSpec) -> tuple[str, ...]:
+    """Every strategy name a request for this model may give, ``auto`` first, no repeats."""
+    return tuple(dict.fromkeys(("auto", *SHARED_STRATEGIES, *spec.strategies)))
+
+
 def choose_strategy(spec: ModelSpec, image_shape: tuple[int, ...]) -> str:
     """The strategy ``auto`` stands for.
 
@@ -341,10 +346,7 @@ def run_strategy(
         from engine.cra import run_cra  # imports torch: only when used
 
         return run_cra(model, image, mask, seeds, cancel, report)
-    custom = getattr(model, "run_strategy", None)
-    if name in model.spec.strategies and custom is not None:
-        return custom(name, image, mask, seeds, cancel, report)
-    choices = ", ".join(("auto", *SHARED_STRATEGIES, *model.spec.strategies))
+    choices = ", ".join(strategies_for(model.spec))
     raise InvalidInputError(
         f"Strategy {name!r} is not available for {model.spec.label}; choose one of {choices}."
     )
