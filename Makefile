@@ -13,7 +13,9 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
 run: $(STAMP)
 	$(PY) main.py
 
+# ruff first: style problems fail CI like failing tests do.
 test: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check --quiet .
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 # Everything, including the tests marked slow (8K round trips, longer training runs).

@@ -29,7 +29,7 @@ HIFILL = ModelSpec(
     id="hifill",
     label="HiFill",
     description="Thin coarse-to-fine network with attention; contextual residual aggregation "
-    "keeps fills sharp on photos up to 8K.",
+    "keeps fills sharp on photos up to 8K. Preview weights: not yet as good as OpenCV Telea.",
     entry="engine.models.hifill:HiFillModel",
     native_size=512,
     size_multiple=16,
@@ -45,7 +45,7 @@ PCONV = ModelSpec(
     id="pconv",
     label="PConv",
     description="U-Net of partial convolutions (Liu et al. 2018); fills irregular holes from "
-    "the valid pixels only.",
+    "the valid pixels only. Preview weights: not yet as good as OpenCV Telea.",
     entry="engine.models.pconv:PConvModel",
     native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
@@ -60,7 +60,7 @@ DFNET = ModelSpec(
     id="dfnet",
     label="DFNet",
     description="U-Net with fusion blocks (Hong et al. 2019): learned alpha blending gives "
-    "seamless hole borders.",
+    "seamless hole borders. Preview weights: not yet as good as OpenCV Telea.",
     entry="engine.models.dfnet:DFNetModel",
     native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
