@@ -17,40 +17,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.pconv import PAPER_CHANNELS, PAPER_KERNELS
+from engine.models.pconv import UNetConfig
 from engine.models.torch_base import TorchInpaintModel
 
 
 @dataclass(frozen=True)
-class DFNetConfig:
-    """Hyper-parameters of DFNet (stored in the weights' metadata).
+class DFNetConfig(UNetConfig):
+    """Hyper-parameters of DFNet (stored in the weights' metadata): ``UNetConfig`` plus these.
 
     Attributes:
-        width: multiplier of every channel count (1.0 = paper).
-        kernels: encoder kernel sizes, one per level (stride 2 each).
-        channels: encoder channels at ``width=1``.
         fusion_scales: number of last decoder scales ending in a fusion block (paper: 6).
         blend_channels: hidden channels of the alpha predictor at ``width=1``.
-        min_channels: floor of a scaled channel count.
     """
 
-    width: float = 1.0
-    kernels: tuple[int, ...] = PAPER_KERNELS
-    channels: tuple[int, ...] = PAPER_CHANNELS
     fusion_scales: int = 6
     blend_channels: int = 32
-    min_channels: int = 8
-
-    @property
-    def levels(self) -> int:
-        return len(self.kernels)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2**self.levels
-
-    def scaled_channels(self) -> list[int]:
-        return [max(self.min_channels, round(c * self.width)) for c in self.channels]
 
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int, bn: bool, act: nn.Module):

@@ -26,8 +26,8 @@ PAPER_CHANNELS = (64, 128, 256, 512, 512, 512, 512, 512)
 
 
 @dataclass(frozen=True)
-class PConvConfig:
-    """Hyper-parameters of the PConv U-Net (stored in the weights' metadata).
+class UNetConfig:
+    """Geometry of the paper's U-Net, shared by PConv and DFNet.
 
     Attributes:
         width: multiplier of every channel count (1.0 = paper).
@@ -52,6 +52,11 @@ class PConvConfig:
 
     def scaled_channels(self) -> list[int]:
         return [max(self.min_channels, round(c * self.width)) for c in self.channels]
+
+
+@dataclass(frozen=True)
+class PConvConfig(UNetConfig):
+    """Hyper-parameters of the PConv U-Net (stored in the weights' metadata): its geometry."""
 
 
 class PConvBlock(nn.Module):
