@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from engine.jobs import CancelToken
 from engine.models.base import AttentionScores, InpaintModel
-from engine.strategies import _downscale_mask, _pad_to_multiple, run_whole
+from engine.strategies import _downscale_mask, _pad_to_multiple, pad_to_shape, run_whole
 
 # Side of a cell in the model's working image (HiFill: 512 / 32 cells).
 LOW_CELL = 16
@@ -162,17 +162,6 @@ def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(array).to(device)
 
 
-def _pad(image: np.ndarray, mask: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    h, w = mask.shape
-    ph, pw = shape[0] - h, shape[1] - w
-    if ph == 0 and pw == 0:
-        return image, mask
-    mode = cv2.BORDER_REFLECT_101 if min(h, w) > max(ph, pw) else cv2.BORDER_REPLICATE
-    image = cv2.copyMakeBorder(image, 0, ph, 0, pw, mode)
-    mask = cv2.copyMakeBorder(mask.view(np.uint8), 0, ph, 0, pw, mode).view(bool)
-    return image, mask
-
-
 def _low_fill(
     model: InpaintModel, image: np.ndarray, mask: np.ndarray, seed: int
 ) -> tuple[np.ndarray, AttentionScores | None]:
@@ -232,7 +221,7 @@ def run_cra(
         return
     grid = plan_grid(h, w, native)
     device = torch.device(model.device if model.spec.uses_torch else "cpu")
-    image_p, mask_p = _pad(image, mask, grid.padded_shape)
+    image_p, mask_p = pad_to_shape(image, mask, grid.padded_shape)
     lh, lw = grid.low_shape
     low_image = cv2.resize(image_p, (lw, lh), interpolation=cv2.INTER_AREA)
     low_mask = _downscale_mask(mask_p, (lw, lh))

@@ -104,7 +104,15 @@ def _pad_to_multiple(
     image: np.ndarray, mask: np.ndarray, multiple: int
 ) -> tuple[np.ndarray, np.ndarray]:
     h, w = mask.shape
-    ph, pw = (-h) % multiple, (-w) % multiple
+    return pad_to_shape(image, mask, (h + (-h) % multiple, w + (-w) % multiple))
+
+
+def pad_to_shape(
+    image: np.ndarray, mask: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pad image and mask at the bottom and right to ``shape`` (h, w); unchanged if equal."""
+    h, w = mask.shape
+    ph, pw = shape[0] - h, shape[1] - w
     if ph == 0 and pw == 0:
         return image, mask
     # Reflection gives the model plausible context in the padding; the mask is
