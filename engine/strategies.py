@@ -36,7 +36,7 @@ from engine.registry import ModelSpec
 
 SHARED_STRATEGIES = ("original", "resize", "crop", "cra")
 
-# Width (px, at full resolution) over which overlapping crops cross-fade.
+# Shortest ramp (px, at full resolution) over which overlapping crops cross-fade.
 FEATHER = 32
 # Context kept around a hole's bounding box for classical models (their
 # neighbourhood radius is a few pixels; more only costs time).
@@ -223,16 +223,22 @@ def _merge(boxes: list[Box], native: int | None) -> list[Box]:
 
 
 def _feather_weight(box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Weights in (0, 1] that fall off linearly over FEATHER px towards the crop's inner edges."""
+    """Weights in (0, 1] that fall off linearly towards the crop's inner edges.
+
+    The ramp is a quarter of the crop's shorter side (at least FEATHER px): crops of a
+    large hole are large, and a ramp of a fixed few pixels between two fills that
+    disagree shows as a line inside the hole.
+    """
     h, w = shape
+    ramp = float(max(FEATHER, min(box.height, box.width) // 4))
     ys = np.arange(box.height, dtype=np.float32)
     xs = np.arange(box.width, dtype=np.float32)
-    top = ys + 1 if box.y0 > 0 else np.full_like(ys, FEATHER)
-    bottom = box.height - ys if box.y1 < h else np.full_like(ys, FEATHER)
-    left = xs + 1 if box.x0 > 0 else np.full_like(xs, FEATHER)
-    right = box.width - xs if box.x1 < w else np.full_like(xs, FEATHER)
-    wy = np.minimum(np.minimum(top, bottom), FEATHER) / FEATHER
-    wx = np.minimum(np.minimum(left, right), FEATHER) / FEATHER
+    top = ys + 1 if box.y0 > 0 else np.full_like(ys, ramp)
+    bottom = box.height - ys if box.y1 < h else np.full_like(ys, ramp)
+    left = xs + 1 if box.x0 > 0 else np.full_like(xs, ramp)
+    right = box.width - xs if box.x1 < w else np.full_like(xs, ramp)
+    wy = np.minimum(np.minimum(top, bottom), ramp) / ramp
+    wx = np.minimum(np.minimum(left, right), ramp) / ramp
     return np.minimum(wy[:, None], wx[None, :])
 
 
