@@ -1,6 +1,6 @@
 """Inpaint Studio: the desktop app (no arguments) and the command line.
 
-    python main.py                               start the app
+    python main.py [PHOTO]                       start the app (opening PHOTO)
     python main.py inpaint IMAGE --mask MASK     fill the holes (non-zero mask pixels) of a photo
     python main.py models [--json]               list the models and whether they can run
     python main.py bench                         time loading and inpainting at 512, 2K and 8K
@@ -73,10 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        from app import main as app_main
-
-        return app_main(sys.argv[:1])
+    if not argv or (len(argv) == 1 and Path(argv[0]).suffix.lower() in IMAGE_SUFFIXES):
+        try:
+            from app import main as app_main
+        except ImportError as exc:  # e.g. a training box installed without the GUI packages
+            print(
+                f"error: the app needs PySide6 and qtawesome ({exc}); run `make run`.",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        return app_main(sys.argv[:1] + argv)
     args = build_parser().parse_args(argv)
     from engine.errors import EngineError
 
