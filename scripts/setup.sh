@@ -22,9 +22,13 @@ if command -v dpkg-query >/dev/null 2>&1; then
   if [ -n "$missing" ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "Installing system packages:$missing"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+    if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
+      echo "warning: not root and no sudo: install these packages by hand if Qt fails:$missing" >&2
+    else
+      echo "Installing system packages:$missing"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+    fi
   fi
 fi
 
