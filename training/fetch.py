@@ -185,7 +185,10 @@ def _wheel_images(spec: str, members: list[str], downloads: Path, out: Path) -> 
     for inner, data in files.items():
         if inner.lower().endswith(IMAGE_SUFFIXES):
             (out / inner.replace("/", "__")).write_bytes(data)
-    licences = sorted((n for n in files if not n.lower().endswith(IMAGE_SUFFIXES)), key=len)
+    texts = [n for n in files if not n.lower().endswith(IMAGE_SUFFIXES)]
+    # A licence file when the package has one; else its metadata, whose License and
+    # Classifier fields state the licence (mahotas' wheel ships no licence file).
+    licences = sorted((n for n in texts if not n.endswith("METADATA")), key=len) or texts
     if licences:
         (out / "LICENSE.txt").write_bytes(files[licences[0]])
 
@@ -196,6 +199,8 @@ def _wanted(name: str, members: list[str]) -> bool:
     if base.startswith(("LICENSE", "LICENCE", "COPYING")) and (
         ".dist-info/" in name or "/" not in name
     ):
+        return True
+    if name.endswith(".dist-info/METADATA"):
         return True
     return any(name == m or (m.endswith("/") and name.startswith(m)) for m in members)
 
