@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from engine.jobs import CancelToken
 from engine.models.base import AttentionScores, InpaintModel
+from engine.models.torch_base import image_to_tensor
 from engine.strategies import _downscale_mask, _pad_to_multiple, pad_to_shape, run_whole
 
 # Side of a cell in the model's working image (HiFill: 512 / 32 cells).
@@ -193,9 +194,7 @@ def cell_weights(
     if attention is not None and attention.cell == LOW_CELL and attention.scores.shape == (n, n):
         scores = attention.scores.to(device).float()
     if scores is None:
-        fill_t = torch.from_numpy(np.ascontiguousarray(fill)).to(device)
-        fill_t = fill_t.permute(2, 0, 1)[None].float() / 255.0
-        scores = completion_scores(fill_t, holes, LOW_CELL)
+        scores = completion_scores(image_to_tensor(fill, device), holes, LOW_CELL)
     weights = scores[hole_idx][:, context_idx]
     total = weights.sum(dim=1, keepdim=True)
     # No usable weight at all: spread evenly (a hole cell must not stay residual-free).
