@@ -133,10 +133,7 @@ def bench_job(window: MainWindow, model_id: str) -> tuple[float, float, float, f
     window.canvas.layers.flush()
     app.processEvents()
     ticks: list[float] = []
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer = _tick_timer(ticks)
     loop = QEventLoop()
     arrived: list[float] = []
     window.controller.engine.sample.connect(lambda *_: arrived.append(time.perf_counter()))
@@ -158,13 +155,19 @@ def bench_job(window: MainWindow, model_id: str) -> tuple[float, float, float, f
     return float(gaps.max()), float(gaps.mean()), time.perf_counter() - start, when
 
 
-def bench_idle(seconds: float) -> float:
-    """Longest gap between 5 ms timer ticks with nothing to do: the machine's own noise."""
-    ticks: list[float] = []
+def _tick_timer(ticks: list[float]) -> QTimer:
+    """A precise 5 ms timer appending each tick's time to ``ticks``: its gaps are loop stalls."""
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(5)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    return timer
+
+
+def bench_idle(seconds: float) -> float:
+    """Longest gap between 5 ms timer ticks with nothing to do: the machine's own noise."""
+    ticks: list[float] = []
+    timer = _tick_timer(ticks)
     loop = QEventLoop()
     QTimer.singleShot(round(seconds * 1000), loop.quit)
     ticks.append(time.perf_counter())
