@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from training.data import CropSampler, list_split
-from training.masks import BINS, eval_mask, irregular_mask, training_mask
+from training.evaluate import meets_quality_bar
+from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
 from training.trainer import Trainer
@@ -47,6 +48,25 @@ def test_masks_are_reproducible_by_seed() -> None:
     ratios = [training_mask(64, 64, rng, {"min_ratio": 0.1, "max_ratio": 0.3}).mean()
               for _ in range(30)]  # fmt: skip
     assert all(0.1 < r <= 0.3 for r in ratios)
+
+
+def test_quality_bar_is_the_issue_rule() -> None:
+    """Beat Telea in L1 and SSIM from (0.1, 0.2] up; at least match it in (0.01, 0.1]."""
+    labels = [bin_label(b) for b in BINS]
+    telea = {b: [0.01 * (i + 1), 30.0, 0.9 - 0.05 * i] for i, b in enumerate(labels)}
+
+    def model(first: list[float], l1_factor: float = 0.9, ssim_gain: float = 0.01) -> dict:
+        out = {b: [v[0] * l1_factor, 30.0, v[2] + ssim_gain] for b, v in telea.items()}
+        out[labels[0]] = first
+        return {"m": out, "telea": telea}
+
+    t0 = telea[labels[0]]
+    assert meets_quality_bar(model([t0[0], 30.0, t0[2]]), "m")  # a tie in the first bin
+    assert meets_quality_bar(model([t0[0] * 1.01, 30.0, t0[2] - 0.0005]), "m")
+    assert not meets_quality_bar(model([t0[0] * 1.05, 30.0, t0[2]]), "m")  # clearly worse
+    assert not meets_quality_bar(model([t0[0], 30.0, t0[2] - 0.01]), "m")
+    assert not meets_quality_bar(model(t0, ssim_gain=-0.001), "m")  # SSIM lost in the rest
+    assert not meets_quality_bar(model(t0, l1_factor=1.0), "m")  # L1 only tied in the rest
 
 
 # -- data -------------------------------------------------------------------------------------

@@ -204,6 +204,23 @@ def beats_reference(results: dict, model: str, reference: str = "telea") -> dict
     return out
 
 
+# "At least matches" in the smallest bin: within these margins of the reference, which are
+# below the spread between the two classical methods there (about 5% L1, 0.002 SSIM).
+MATCH_L1_RATIO = 1.02
+MATCH_SSIM_DROP = 0.001
+
+
+def meets_quality_bar(results: dict, model: str, reference: str = "telea") -> bool:
+    """The bar of the training issue: ``model`` beats ``reference`` in L1 and SSIM in every
+    bin from (0.1, 0.2] up, and at least matches it in (0.01, 0.1] (L1 at most 2% higher,
+    SSIM at most 0.001 lower)."""
+    first, *rest = [bin_label(x) for x in BINS]
+    beats = beats_reference(results, model, reference)
+    m, r = results[model][first], results[reference][first]
+    matches = m[0] <= r[0] * MATCH_L1_RATIO and m[2] >= r[2] - MATCH_SSIM_DROP
+    return bool(matches and all(beats[b] for b in rest))
+
+
 def evaluate_cli(args: argparse.Namespace) -> int:
     """``python -m training evaluate``: snapshot the run's checkpoint, evaluate, write tables."""
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model

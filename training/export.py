@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from engine.registry import get_spec, sha256_file, weights_dir
+from training.evaluate import meets_quality_bar
 
 MAX_BYTES = 30 * 1024 * 1024
 
@@ -110,7 +111,7 @@ def export(
             "table": info["table"],
             "results": info["results"],
             "beats_telea_l1_and_ssim": beats,
-            "meets_quality_bar": all(v for b, v in beats.items() if not b.startswith("(0.01")),
+            "meets_quality_bar": meets_quality_bar(info["results"], model_id),
         },
     }
     update_manifest(folder, model_id, entry)
