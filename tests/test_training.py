@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from training.data import CropSampler, list_split
-from training.evaluate import meets_quality_bar
+from training.evaluate import border_l1, meets_quality_bar, metrics
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
@@ -67,6 +67,21 @@ def test_quality_bar_is_the_issue_rule() -> None:
     assert not meets_quality_bar(model([t0[0], 30.0, t0[2] - 0.01]), "m")
     assert not meets_quality_bar(model(t0, ssim_gain=-0.001), "m")  # SSIM lost in the rest
     assert not meets_quality_bar(model(t0, l1_factor=1.0), "m")  # L1 only tied in the rest
+
+
+def test_border_and_interior_l1_add_up_to_the_l1() -> None:
+    target = np.full((40, 40, 3), 100, np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:30] = True
+    result = target.copy()
+    result[10:30, 10:30] = 110  # off by 10 levels in the whole hole
+    near, far = border_l1(result, target, mask)
+    assert near + far == pytest.approx(metrics(result, target)[0])
+    # The ring within 3 px of the known pixels: 20x20 minus the 14x14 core (distance > 3 px).
+    assert near == pytest.approx((400 - 14 * 14) * 10 / 255 / 1600, rel=0.05)
+    result[10:30, 10:30] = 100
+    result[15:25, 15:25] = 110  # only the interior is off
+    assert border_l1(result, target, mask)[0] == 0.0
 
 
 # -- data -------------------------------------------------------------------------------------
