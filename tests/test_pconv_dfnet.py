@@ -146,4 +146,6 @@ def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
     assert entry["training"]["steps"] == 2 and entry["config"]["model_config"]["width"] == 0.03125
     model = DFNetModel(get_spec("dfnet"))
     model.load(verified_weights_path(get_spec("dfnet")))
-    assert (tmp_path / "run" / "eval.md").read_text().count("| (0.") == 6
+    table = (tmp_path / "run" / "eval.md").read_text()
+    # Six bins in the metrics table and six in the border / interior split.
+    assert table.count("| (0.") == 12 and "dfnet border / interior" in table
