@@ -28,6 +28,10 @@ from training.data import center_square, list_split, read_rgb
 from training.masks import BINS, bin_label, eval_mask
 
 CLASSICAL = ("telea", "navier-stokes")
+BIN_LABELS = tuple(bin_label(b) for b in BINS)
+# What :func:`evaluate` reports per case, in this order (classical caches without all of
+# them are recomputed).
+VALUES = ("l1", "psnr", "ssim", "border_l1", "interior_l1")
 
 
 @dataclass(frozen=True)
@@ -148,11 +152,11 @@ def evaluate(
     timing: dict[str, float] = dict.fromkeys(models, 0.0)
     shown = sorted({c.name for c in cases})[:: max(1, len({c.name for c in cases}) // 6)][:6]
     for case in cases:
-        label_bin = bin_label(BINS[case.bin_index])
+        label_bin = BIN_LABELS[case.bin_index]
         row = []
         for label, model in models.items():
             key = f"{label}|{case.key}"
-            if label in CLASSICAL and len(cached.get(key, ())) == 5:
+            if label in CLASSICAL and len(cached.get(key, ())) == len(VALUES):
                 values = cached[key]
                 result = None
             else:
@@ -194,48 +198,49 @@ def save_sample(folder: Path, case: Case, models: dict, results: list) -> None:
     cv2.imwrite(str(folder / f"{name}_bin{case.bin_index}.png"), strip[:, :, ::-1])
 
 
+def _bin_table(labels: list[str], column: str, cell) -> str:
+    """A markdown table: one row per bin (and "all"), one column ``"{model} {column}"`` per
+    model label, each cell ``cell(model, bin)``."""
+    head = "| hole ratio | " + " | ".join(f"{m} {column}" for m in labels) + " |"
+    lines = [head, "|---" * (len(labels) + 1) + "|"]
+    for b in (*BIN_LABELS, "all"):
+        lines.append(f"| {b} | " + " | ".join(cell(m, b) for m in labels) + " |")
+    return "\n".join(lines)
+
+
+def _beats(values: list[float], reference: list[float]) -> bool:
+    """Lower L1 and higher SSIM than the reference's (both rows of :func:`evaluate`)."""
+    return bool(values[0] < reference[0] and values[2] > reference[2])
+
+
 def markdown_table(results: dict[str, dict[str, list[float]]], reference: str = "telea") -> str:
     """One row per bin: L1 / PSNR / SSIM of every model; bold where a learned model beats
     ``reference`` in both L1 and SSIM."""
-    labels = list(results)
-    head = "| hole ratio | " + " | ".join(f"{m} L1 / PSNR / SSIM" for m in labels) + " |"
-    lines = [head, "|---" * (len(labels) + 1) + "|"]
-    bins = [bin_label(b) for b in BINS] + ["all"]
-    for b in bins:
-        cells = []
-        for m in labels:
-            if b not in results[m]:
-                cells.append("–")
-                continue
-            l1, psnr, s = results[m][b][:3]
-            text = f"{l1:.4f} / {psnr:.2f} / {s:.4f}"
-            ref = results.get(reference, {}).get(b)
-            if m not in CLASSICAL and ref and l1 < ref[0] and s > ref[2]:
-                text = f"**{text}**"
-            cells.append(text)
-        lines.append(f"| {b} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(m: str, b: str) -> str:
+        if b not in results[m]:
+            return "–"
+        l1, psnr, s = results[m][b][:3]
+        text = f"{l1:.4f} / {psnr:.2f} / {s:.4f}"
+        ref = results.get(reference, {}).get(b)
+        return f"**{text}**" if m not in CLASSICAL and ref and _beats(results[m][b], ref) else text
+
+    return _bin_table(list(results), "L1 / PSNR / SSIM", cell)
 
 
 def border_table(results: dict[str, dict[str, list[float]]]) -> str:
     """One row per bin: each model's L1 split into the hole's border (within BORDER_PX px of a
     known pixel) and its interior."""
-    labels = list(results)
-    head = "| hole ratio | " + " | ".join(f"{m} border / interior" for m in labels) + " |"
-    lines = [head, "|---" * (len(labels) + 1) + "|"]
-    for b in [bin_label(x) for x in BINS] + ["all"]:
-        cells = [f"{results[m][b][3]:.4f} / {results[m][b][4]:.4f}" for m in labels]
-        lines.append(f"| {b} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(m: str, b: str) -> str:
+        return f"{results[m][b][3]:.4f} / {results[m][b][4]:.4f}"
+
+    return _bin_table(list(results), "border / interior", cell)
 
 
 def beats_reference(results: dict, model: str, reference: str = "telea") -> dict[str, bool]:
     """Per bin: does ``model`` have lower L1 and higher SSIM than ``reference``?"""
-    out = {}
-    for b in [bin_label(x) for x in BINS]:
-        m, r = results[model][b], results[reference][b]
-        out[b] = bool(m[0] < r[0] and m[2] > r[2])
-    return out
+    return {b: _beats(results[model][b], results[reference][b]) for b in BIN_LABELS}
 
 
 # "At least matches" in the smallest bin: within these margins of the reference, which are
@@ -248,7 +253,7 @@ def meets_quality_bar(results: dict, model: str, reference: str = "telea") -> bo
     """The bar of the training issue: ``model`` beats ``reference`` in L1 and SSIM in every
     bin from (0.1, 0.2] up, and at least matches it in (0.01, 0.1] (L1 at most 2% higher,
     SSIM at most 0.001 lower)."""
-    first, *rest = [bin_label(x) for x in BINS]
+    first, *rest = BIN_LABELS
     beats = beats_reference(results, model, reference)
     m, r = results[model][first], results[reference][first]
     matches = m[0] <= r[0] * MATCH_L1_RATIO and m[2] >= r[2] - MATCH_SSIM_DROP
