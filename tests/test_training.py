@@ -8,16 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from training.data import CropSampler, list_split
-from training.evaluate import border_l1, meets_quality_bar, metrics
+from training.evaluate import border_l1, meets_quality_bar, metrics, ssim
+from training.logs import read_log
+from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
-from training.trainer import Trainer
+from training.trainer import Trainer, loss_weights_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +85,22 @@ def test_border_and_interior_l1_add_up_to_the_l1() -> None:
     result[10:30, 10:30] = 100
     result[15:25, 15:25] = 110  # only the interior is off
     assert border_l1(result, target, mask)[0] == 0.0
+
+
+def test_ssim_loss_is_the_evaluation_ssim() -> None:
+    rng = np.random.default_rng(0)
+    a = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    b = cv2.GaussianBlur(a, (5, 5), 1.0)
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x.astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+    assert float(ssim_loss(tensor(a), tensor(a))) == pytest.approx(0.0, abs=1e-5)
+    # Same window and constants; only the border padding differs a little.
+    assert 1 - float(ssim_loss(tensor(b), tensor(a))) == pytest.approx(ssim(b, a), abs=2e-3)
+    pred = tensor(b).requires_grad_(True)
+    ssim_loss(pred, tensor(a)).backward()
+    assert float(pred.grad.abs().sum()) > 0
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -152,6 +171,23 @@ def test_same_seed_same_weights_and_resume_is_exact(photos: Path, tmp_path: Path
         assert torch.equal(v, resumed.generator.state_dict()[k]), k
     saved = json.loads((tmp_path / "a" / "config.json").read_text())
     assert saved["model_config"] == config["model_config"]
+
+
+def test_loss_schedule_switches_a_term_on_at_its_step(photos: Path, tmp_path: Path) -> None:
+    schedule = [{"step": 2, "loss_weights": {"ssim": 1.0}}]
+    config = tiny_config("pconv", photos, steps=4, log_every=1, loss_schedule=schedule)
+    assert loss_weights_at(1, config)["ssim"] == 0.0
+    assert loss_weights_at(2, config)["ssim"] == 1.0
+    Trainer(config, tmp_path).fit(progress=False)
+    # Steps 0-1 without the term, 2-3 with it; the log starts a new header for the new column.
+    rows = read_log(tmp_path / "log.csv")
+    assert ["ssim" in r for r in rows] == [False, False, True, True]
+    assert (tmp_path / "log.csv").read_text().count("step,time_s") == 2
+    w = config["loss_weights"]
+    for r in rows[2:]:
+        rest = w["hole"] * r["hole"] + w["valid"] * r["valid"] + w["tv"] * r["tv"]
+        assert r["total"] == pytest.approx(rest + r["ssim"], abs=1e-4)
+        assert 0 < r["ssim"] < 1
 
 
 def test_missing_loss_weight_is_an_error(photos: Path, tmp_path: Path) -> None:

@@ -30,27 +30,40 @@ def machine_description(device: torch.device, world: int = 1) -> str:
 
 
 class CsvLog:
-    """Appends rows ``step, time_s, lr, <loss terms>``; new columns start a new header."""
+    """Appends rows ``step, time_s, lr, <loss terms>``; a row with other columns than the
+    last header (e.g. a loss term switched on by ``train.loss_schedule``) starts a new header
+    line, so the file stays readable by :func:`read_log`."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._fields: list[str] | None = None
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                if line.startswith("step,"):
+                    self._fields = line.split(",")
 
     def write(self, step: int, elapsed: float, lr: float, values: dict[str, float]) -> None:
         row = {"step": step, "time_s": round(elapsed, 1), "lr": lr}
         row.update({k: round(v, 6) for k, v in sorted(values.items())})
-        new = not self.path.is_file()
         with open(self.path, "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
+            if list(row) != self._fields:
                 writer.writeheader()
+                self._fields = list(row)
             writer.writerow(row)
 
 
 def read_log(path: Path) -> list[dict[str, float]]:
+    """The rows of a :class:`CsvLog` file as dicts (each under the header above it)."""
+    rows: list[dict[str, float]] = []
+    fields: list[str] = []
     with open(path, newline="") as f:
-        return [
-            {k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(f)
-        ]
+        for record in csv.reader(f):
+            if record and record[0] == "step":
+                fields = record
+            elif record:
+                rows.append({k: float(v) for k, v in zip(fields, record, strict=False) if v})
+    return rows
 
 
 COLOURS = [
@@ -64,7 +77,7 @@ def plot_losses(csv_path: Path, png_path: Path, size: tuple[int, int] = (900, 50
     rows = read_log(csv_path)
     if len(rows) < 2:
         return
-    keys = [k for k in rows[0] if k not in ("step", "time_s", "lr")]
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("step", "time_s", "lr")))
     w, h = size
     left, right, top, bottom = 70, 160, 20, 40
     img = np.full((h, w, 3), 255, np.uint8)

@@ -33,6 +33,34 @@ def total_variation(comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     return dx.mean() + dy.mean()
 
 
+def _gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Separable Gaussian blur per channel with reflected borders (SSIM's window)."""
+    r = torch.arange(size, dtype=x.dtype, device=x.device) - size // 2
+    k = torch.exp(-(r**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (size // 2,) * 4, mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
+    return F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, images in [0, 1]).
+
+    The same SSIM that ``training.evaluate`` reports; computed in float32 whatever the
+    autocast, since the variances are small differences of large terms.
+    """
+    x, y = pred.float(), target.float()
+    c1, c2 = 0.01**2, 0.03**2
+    with torch.autocast(x.device.type, enabled=False):
+        mx, my = _gaussian_blur(x), _gaussian_blur(y)
+        vx = _gaussian_blur(x * x) - mx * mx
+        vy = _gaussian_blur(y * y) - my * my
+        cxy = _gaussian_blur(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return 1 - s.mean()
+
+
 def gram(feat: torch.Tensor) -> torch.Tensor:
     """Gram matrix ``(N, C, C)`` normalised by C·H·W (PConv's style loss uses K_p = 1/(C·H·W))."""
     n, c, h, w = feat.shape

@@ -210,6 +210,7 @@ class Trainer:
         tcfg = self.config["train"]
         batch = sampler.batch(self.rng, int(tcfg["batch"])).to(self.device, self.channels_last)
         self.ctx.step = self.step
+        self.ctx.loss_weights = loss_weights_at(self.step, self.config)
         row: dict[str, float] = {}
         if self.critic is not None:
             c_weights = self.config.get("critic_loss_weights", {})
@@ -225,7 +226,7 @@ class Trainer:
             row.update({f"critic_{k}": float(v.detach()) for k, v in c_terms.items()})
         with self._autocast():
             terms, _ = self.recipe.generator_losses(self.generator, batch, self.ctx)
-        total = self._weighted(terms, self.config["loss_weights"])
+        total = self._weighted(terms, self.ctx.loss_weights)
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss became {float(total)} at step {self.step}")
         self.g_opt.zero_grad(set_to_none=True)
@@ -328,3 +329,17 @@ def lr_at(step: int, config: dict) -> float:
     tcfg = config["train"]
     at = tcfg.get("finetune_step")
     return float(tcfg["finetune_lr"]) if at is not None and step >= int(at) else float(tcfg["lr"])
+
+
+def loss_weights_at(step: int, config: dict) -> dict[str, float]:
+    """The loss weights in force at ``step``: ``loss_weights``, updated in order by every
+    ``train.loss_schedule`` entry (``{"step": S, "loss_weights": {...}}``) with ``S <= step``.
+
+    A schedule lets a recipe add a term late in training (e.g. SSIM for the last phase)
+    and still be reproduced from scratch by one config.
+    """
+    weights = {k: float(v) for k, v in config["loss_weights"].items()}
+    for entry in sorted(config["train"].get("loss_schedule", []), key=lambda e: int(e["step"])):
+        if int(entry["step"]) <= step:
+            weights.update({k: float(v) for k, v in entry["loss_weights"].items()})
+    return weights

@@ -44,12 +44,15 @@ class LossContext:
         backbone: frozen feature network for perceptual/style losses (None if unused).
         settings: the full training config (read recipe-specific options from it).
         step: the current generator step.
+        loss_weights: the loss weights in force at ``step`` (``loss_weights`` of the config
+            with the ``train.loss_schedule`` entries reached so far applied).
         extras: free slot for recipe state that must not live on the networks.
     """
 
     backbone: nn.Module | None
     settings: dict
     step: int = 0
+    loss_weights: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

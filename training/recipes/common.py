@@ -16,7 +16,8 @@ def reconstruction_terms(
 ) -> dict[str, torch.Tensor]:
     """PConv's loss terms (unweighted) for one full-resolution prediction.
 
-    ``hole``/``valid`` L1, ``tv`` on the composite, and when the backbone is given and their
+    ``hole``/``valid`` L1, ``tv`` on the composite, ``ssim`` (1 - SSIM of the composite, the
+    evaluation's measure) when its weight is non-zero, and when the backbone is given and their
     weights are non-zero: ``perceptual`` (output and composite) and ``style_out``/``style_comp``.
     """
     comp = pred * hole + target * (1 - hole)
@@ -25,6 +26,8 @@ def reconstruction_terms(
         "valid": losses.valid_l1(pred, target, hole),
         "tv": losses.total_variation(comp, hole),
     }
+    if weights.get("ssim", 0):
+        terms["ssim"] = losses.ssim_loss(comp, target)
     wants = any(weights.get(k, 0) for k in ("perceptual", "style_out", "style_comp"))
     if ctx_backbone is not None and wants:
         n = pred.shape[0]

@@ -31,7 +31,7 @@ class DFNetRecipe(Recipe):
         hole, target = batch.mask, batch.image
         results = [r.float() for r in generator(target * (1 - hole), hole)]
         pred = results[-1]
-        terms = reconstruction_terms(pred, target, hole, ctx.backbone, ctx.settings["loss_weights"])
+        terms = reconstruction_terms(pred, target, hole, ctx.backbone, ctx.loss_weights)
         coarse = results[:-1]
         if coarse:
             scale_hole, scale_valid = [], []

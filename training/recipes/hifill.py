@@ -77,7 +77,7 @@ class HiFillRecipe(Recipe):
             "coarse_valid": losses.valid_l1(coarse, target, hole),
         }
         critic = ctx.extras.get("critic")
-        if critic is not None and float(ctx.settings["loss_weights"].get("gan", 0)) > 0:
+        if critic is not None and float(ctx.loss_weights.get("gan", 0)) > 0:
             terms["gan"] = losses.wgan_generator_loss(critic(_composite(refined, batch), hole))
         return terms, refined
 

@@ -28,6 +28,6 @@ class PConvRecipe(Recipe):
         hole = batch.mask
         pred = generator(batch.image * (1 - hole), hole).float()
         terms = reconstruction_terms(
-            pred, batch.image, hole, ctx.backbone, ctx.settings["loss_weights"]
+            pred, batch.image, hole, ctx.backbone, ctx.loss_weights
         )
         return terms, pred
