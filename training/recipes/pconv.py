@@ -27,7 +27,5 @@ class PConvRecipe(Recipe):
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         hole = batch.mask
         pred = generator(batch.image * (1 - hole), hole).float()
-        terms = reconstruction_terms(
-            pred, batch.image, hole, ctx.backbone, ctx.loss_weights
-        )
+        terms = reconstruction_terms(pred, batch.image, hole, ctx.backbone, ctx.loss_weights)
         return terms, pred
