@@ -122,9 +122,11 @@ def test_tampered_weights_are_refused(trained, tmp_path, monkeypatch) -> None:
 def test_export_keeps_other_manifest_entries(trained, tmp_path) -> None:
     run, _ = trained
     (tmp_path / "manifest.json").write_text(json.dumps({"hifill": {"file": "hifill.safetensors"}}))
-    export("pconv", run / "eval.json", tmp_path)
+    export("pconv", run / "eval.json", tmp_path, note="first run")
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert set(manifest) == {"hifill", "pconv"}
+    assert set(manifest) == {"hifill", "pconv"} and manifest["pconv"]["notes"] == "first run"
+    export("pconv", run / "eval.json", tmp_path)  # a new file does not inherit the old notes
+    assert "notes" not in json.loads((tmp_path / "manifest.json").read_text())["pconv"]
 
 
 def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:

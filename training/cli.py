@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--weights-dir", type=Path, help="default resources/weights")
     p.add_argument("--fp32", action="store_true", help="store float32 (default float16)")
+    p.add_argument("--note", help="text for the manifest entry's notes (how the run went)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("reproduce", help="fetch-data + train + evaluate + export")

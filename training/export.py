@@ -68,8 +68,13 @@ def export(
     folder: Path | None = None,
     fp16: bool = True,
     command: str | None = None,
+    note: str | None = None,
 ) -> dict:
-    """Export the checkpoint evaluated in ``evaluation`` (an ``eval.json``); returns the entry."""
+    """Export the checkpoint evaluated in ``evaluation`` (an ``eval.json``); returns the entry.
+
+    ``note``: free text for the people who ship the file (e.g. how the run went), stored as
+    the entry's ``notes``; an entry never keeps the notes of the file it replaces.
+    """
     info = json.loads(Path(evaluation).read_text())
     if "checkpoint" not in info:
         raise ValueError(f"{evaluation} evaluates a weights file, not a training checkpoint")
@@ -80,6 +85,7 @@ def export(
     folder = Path(folder) if folder else weights_dir()
     path = folder / (spec.weights_file or f"{model_id}.safetensors")
     write_weights(path, ckpt["generator"], ckpt["model_config"], fp16)
+    path.chmod(0o644)  # a shipped file, whatever the umask of the training shell
     size = path.stat().st_size
     if size > MAX_BYTES:
         path.unlink()
@@ -114,6 +120,8 @@ def export(
             "meets_quality_bar": meets_quality_bar(info["results"], model_id),
         },
     }
+    if note:
+        entry["notes"] = note
     update_manifest(folder, model_id, entry)
     return entry
 
@@ -122,7 +130,7 @@ def export_cli(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model
     entry = export(
         args.model, run_dir / "eval.json", args.weights_dir, fp16=not args.fp32,
-        command=None,
+        command=None, note=args.note,
     )  # fmt: skip
     print(
         f"wrote {entry['file']} ({entry['size'] / 2**20:.1f} MiB, sha256 {entry['sha256'][:12]}…, "
