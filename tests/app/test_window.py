@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
 from app.geometry import Rect
@@ -96,6 +97,32 @@ def test_cancel_leaves_the_photo_unchanged(qtbot, window, photo_file, monkeypatc
     assert window.document.photo is before
     assert "Cancelled" in window.panel.status.text()
     assert window.act.inpaint.isEnabled()
+
+
+def test_the_window_keeps_running_while_a_photo_loads_and_saves(
+    window, photo_file, tmp_path, monkeypatch
+) -> None:
+    def slowly(work):
+        def run(*args, **kwargs):
+            time.sleep(0.4)  # an 8K decode or encode takes about this long
+            return work(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(imageio, "load_image", slowly(imageio.load_image))
+    monkeypatch.setattr(imageio, "save_image", slowly(imageio.save_image))
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+    assert window.open_path(photo_file)
+    assert len(ticks) >= 5  # the event loop went on while the file was read
+    np.testing.assert_array_equal(window.document.photo, read_rgb(photo_file))
+    ticks.clear()
+    assert window.save_as(tmp_path / "copy.png")
+    assert len(ticks) >= 5
+    timer.stop()
+    np.testing.assert_array_equal(read_rgb(tmp_path / "copy.png"), read_rgb(photo_file))
 
 
 def test_corrupt_file_shows_an_error_and_the_app_stays_usable(window, tmp_path, photo_file) -> None:
