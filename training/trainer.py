@@ -119,7 +119,9 @@ class Trainer:
         backbone = feature_backbone(self.config.get("perceptual", {})) if needs_backbone else None
         if backbone is not None:
             backbone = backbone.to(self.device, memory_format=fmt)
-        self.ctx = LossContext(backbone=backbone, settings=self.config)
+        self.ctx = LossContext(
+            backbone=backbone, settings=self.config, loss_weights=loss_weights_at(0, self.config)
+        )
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.generator = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
