@@ -12,6 +12,7 @@ import torch
 from engine.errors import WeightsError
 from engine.models.dfnet import DFNet, DFNetConfig, DFNetModel
 from engine.models.pconv import PConvConfig, PConvModel, PConvUNet
+from engine.models.torch_base import hole_distance, two_scale_fill
 from engine.registry import WEIGHTS_DIR_ENV, get_spec, verified_weights_path
 from training.evaluate import evaluate, evaluation_cases, markdown_table, model_from_checkpoint
 from training.export import export
@@ -62,6 +63,33 @@ def test_engine_models_fill_only_the_hole(cls) -> None:
     other = image.copy()
     other[mask] = 255 - other[mask]  # hole content must not matter
     assert np.array_equal(model.predict(other, mask, seed=0), out)
+
+
+def test_two_scale_fill_takes_the_border_from_the_2x_pass() -> None:
+    image = torch.rand(1, 3, 64, 64)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 10:50, 20:60] = 1  # 40x40: the centre is 20 px from the known pixels
+    calls: list[tuple[int, float]] = []
+
+    def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        # Record what each pass sees of the hole, and answer by scale: 0.2 at 1x, 0.8 at 2x.
+        calls.append((x.shape[-1], float((x * m).abs().max())))
+        return torch.full_like(x, 0.2 if x.shape[-1] == 64 else 0.8)
+
+    out = two_scale_fill(fill, image * (1 - mask), mask)
+    assert calls == [(64, 0.0), (128, 0.0)]  # both passes see a zeroed hole
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+    dist = hole_distance(mask)
+    assert float(dist[0, 0, 30, 40]) == pytest.approx(20, abs=1)
+    hole = mask > 0
+
+    def where(selected: torch.Tensor) -> torch.Tensor:
+        return out[selected.expand_as(out)]
+
+    assert torch.allclose(where(hole & (dist <= 3)), torch.tensor(0.8))  # the border: 2x pass
+    assert torch.allclose(where(hole & (dist >= 6)), torch.tensor(0.2))  # the interior: 1x pass
+    ramp = where(hole & (dist > 3) & (dist < 6))
+    assert ramp.numel() and bool(((ramp > 0.2) & (ramp < 0.8)).all())
 
 
 @pytest.fixture(scope="module")

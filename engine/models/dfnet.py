@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.pconv import UNetConfig
-from engine.models.torch_base import TorchInpaintModel
+from engine.models.torch_base import TorchInpaintModel, two_scale_fill
 
 
 @dataclass(frozen=True)
@@ -129,5 +129,4 @@ class DFNetModel(TorchInpaintModel):
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        out = self.net(image, mask)[-1].float().clamp(0, 1)
-        return out * mask + image * (1 - mask)
+        return two_scale_fill(lambda x, m: self.net(x, m)[-1].float().clamp(0, 1), image, mask)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.layers.partial_conv import PartialConv2d
-from engine.models.torch_base import TorchInpaintModel
+from engine.models.torch_base import TorchInpaintModel, two_scale_fill
 
 PAPER_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3)
 PAPER_CHANNELS = (64, 128, 256, 512, 512, 512, 512, 512)
@@ -150,5 +150,4 @@ class PConvModel(TorchInpaintModel):
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        out = self.net(image, mask).clamp(0, 1)
-        return out * mask + image * (1 - mask)
+        return two_scale_fill(lambda x, m: self.net(x, m).clamp(0, 1), image, mask)

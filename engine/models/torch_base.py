@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 
@@ -49,6 +52,41 @@ def tensor_to_image(t: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) in [0, 1] -> RGB uint8 (H, W, 3), rounded."""
     t = t.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
     return t[0].permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def hole_distance(mask: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance (pixels) from each hole pixel to the nearest known pixel, 0 outside
+    the hole; ``mask`` ``(N, 1, H, W)`` float, 1 = hole. Same shape, float32, same device."""
+    holes = (mask.detach() > 0.5).to(torch.uint8).cpu().numpy()[:, 0]
+    dist = [cv2.distanceTransform(m, cv2.DIST_L2, 3) for m in holes]
+    return torch.from_numpy(np.stack(dist))[:, None].to(mask.device)
+
+
+Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def two_scale_fill(
+    fill: Fill, image: torch.Tensor, mask: torch.Tensor, border_px: float = 3, ramp_px: float = 3
+) -> torch.Tensor:
+    """Fill the hole twice and keep each pass where it is better; returns the composite.
+
+    ``fill(image, mask)`` is a network's raw prediction in [0, 1] (``image`` with the hole
+    zeroed, ``mask`` 1 = hole). The first pass at the working size gives the hole's interior.
+    The second fills the same hole in the composite upsampled 2x (bicubic; the hole upsampled
+    exactly) and is averaged back down: it continues the known pixels more exactly, so it
+    gives the hole's border, the first ``border_px`` pixels, blending linearly into the first
+    pass over the next ``ramp_px``. Measured on the validation photos (README): most of the
+    U-Nets' error against the classical methods was in those first pixels. No pixel of the
+    hole's original content reaches either pass. Costs about 5x one pass.
+    """
+    first = fill(image, mask)
+    comp = first * mask + image * (1 - mask)
+    up = F.interpolate(comp, scale_factor=2, mode="bicubic", align_corners=False).clamp(0, 1)
+    mask_up = F.interpolate(mask, scale_factor=2, mode="nearest")
+    fine = F.avg_pool2d(fill(up * (1 - mask_up), mask_up), 2)
+    weight = ((hole_distance(mask) - border_px) / ramp_px).clamp(0, 1)
+    out = weight * first + (1 - weight) * fine
+    return out * mask + image * (1 - mask)
 
 
 def read_config(path: Path) -> dict[str, Any]:
