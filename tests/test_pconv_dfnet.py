@@ -179,3 +179,11 @@ def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
     table = (tmp_path / "run" / "eval.md").read_text()
     # Six bins in the metrics table and six in the border / interior split.
     assert table.count("| (0.") == 12 and "dfnet border / interior" in table
+
+
+def test_a_learned_default_model_meets_the_quality_bar() -> None:
+    from engine.registry import default_model_id, manifest
+
+    spec = get_spec(default_model_id())
+    if spec.needs_weights:  # the classical fallback needs no evaluation
+        assert manifest()[spec.id]["metrics"]["meets_quality_bar"], spec.id

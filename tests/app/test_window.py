@@ -146,6 +146,7 @@ def test_failed_job_shows_its_message(qtbot, window, photo_file, monkeypatch) ->
 
     monkeypatch.setattr(ClassicalModel, "predict", boom)
     window.open_path(photo_file)
+    assert window.panel.models.select("telea")
     paint_hole(window)
     with qtbot.waitSignal(window.controller.jobFailed, timeout=20_000):
         window.act.inpaint.trigger()
