@@ -20,7 +20,7 @@ from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
-from training.trainer import Trainer, loss_weights_at
+from training.trainer import Trainer, loss_weights_at, lr_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,6 +188,17 @@ def test_loss_schedule_switches_a_term_on_at_its_step(photos: Path, tmp_path: Pa
         rest = w["hole"] * r["hole"] + w["valid"] * r["valid"] + w["tv"] * r["tv"]
         assert r["total"] == pytest.approx(rest + r["ssim"], abs=1e-4)
         assert 0 < r["ssim"] < 1
+
+
+def test_lr_schedule_follows_the_fine_tuning_phase(photos: Path, tmp_path: Path) -> None:
+    config = tiny_config(
+        "pconv", photos, steps=3, lr=1e-3, finetune_step=1, finetune_lr=1e-4,
+        lr_schedule=[{"step": 2, "lr": 1e-5}],
+    )  # fmt: skip
+    assert [lr_at(s, config) for s in range(3)] == [1e-3, 1e-4, 1e-5]
+    Trainer(config, tmp_path).fit(progress=False)
+    logged = [r["lr"] for r in read_log(tmp_path / "log.csv")]
+    assert logged[-1] == 1e-5
 
 
 def test_missing_loss_weight_is_an_error(photos: Path, tmp_path: Path) -> None:

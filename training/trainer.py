@@ -198,12 +198,12 @@ class Trainer:
         return sum(float(weights[k]) * v for k, v in terms.items() if float(weights[k]) != 0)
 
     def _apply_phase(self) -> None:
-        """The paper's fine-tuning phase: lower lr and frozen encoder BatchNorm."""
-        tcfg = self.config["train"]
-        at = tcfg.get("finetune_step")
+        """The learning rate of :func:`lr_at`, and the paper's fine-tuning phase (frozen
+        encoder BatchNorm)."""
+        for group in self.g_opt.param_groups:
+            group["lr"] = lr_at(self.step, self.config)
+        at = self.config["train"].get("finetune_step")
         if at is not None and self.step >= int(at):
-            for group in self.g_opt.param_groups:
-                group["lr"] = float(tcfg["finetune_lr"])
             freeze = getattr(unwrap(self.generator), "freeze_encoder_bn", None)
             if freeze is not None:
                 freeze()
@@ -327,10 +327,15 @@ def train(
 
 
 def lr_at(step: int, config: dict) -> float:
-    """The generator learning rate the schedule gives at ``step`` (for reports)."""
+    """The generator learning rate at ``step``: ``lr``, ``finetune_lr`` from ``finetune_step``
+    on, then the last ``train.lr_schedule`` entry (``{"step": S, "lr": x}``) with ``S <= step``."""
     tcfg = config["train"]
     at = tcfg.get("finetune_step")
-    return float(tcfg["finetune_lr"]) if at is not None and step >= int(at) else float(tcfg["lr"])
+    lr = float(tcfg["finetune_lr"]) if at is not None and step >= int(at) else float(tcfg["lr"])
+    for entry in sorted(tcfg.get("lr_schedule", []), key=lambda e: int(e["step"])):
+        if int(entry["step"]) <= step:
+            lr = float(entry["lr"])
+    return lr
 
 
 def loss_weights_at(step: int, config: dict) -> dict[str, float]:
