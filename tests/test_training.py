@@ -20,7 +20,7 @@ from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
-from training.trainer import Trainer, loss_weights_at, lr_at
+from training.trainer import Trainer, ever_weighted, loss_weights_at, lr_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,6 +178,7 @@ def test_loss_schedule_switches_a_term_on_at_its_step(photos: Path, tmp_path: Pa
     config = tiny_config("pconv", photos, steps=4, log_every=1, loss_schedule=schedule)
     assert loss_weights_at(1, config)["ssim"] == 0.0
     assert loss_weights_at(2, config)["ssim"] == 1.0
+    assert ever_weighted(config, "ssim") and not ever_weighted(config, "perceptual")
     Trainer(config, tmp_path).fit(progress=False)
     # Steps 0-1 without the term, 2-3 with it; the log starts a new header for the new column.
     rows = read_log(tmp_path / "log.csv")

@@ -114,8 +114,7 @@ class Trainer:
             self.critic = self.critic.to(self.device, memory_format=fmt)
             c_lr = tcfg.get("critic_lr", tcfg["lr"])
             self.c_opt = torch.optim.Adam(self.critic.parameters(), c_lr, betas=betas)
-        weights = self.config["loss_weights"]
-        needs_backbone = any(weights.get(k, 0) for k in self.recipe.backbone_terms)
+        needs_backbone = any(ever_weighted(self.config, k) for k in self.recipe.backbone_terms)
         backbone = feature_backbone(self.config.get("perceptual", {})) if needs_backbone else None
         if backbone is not None:
             backbone = backbone.to(self.device, memory_format=fmt)
@@ -350,3 +349,10 @@ def loss_weights_at(step: int, config: dict) -> dict[str, float]:
         if int(entry["step"]) <= step:
             weights.update({k: float(v) for k, v in entry["loss_weights"].items()})
     return weights
+
+
+def ever_weighted(config: dict, term: str) -> bool:
+    """Whether ``term`` has a non-zero weight at any step of the run (its ``loss_weights`` or
+    any ``train.loss_schedule`` entry): what must be built up front (backbone, critic)."""
+    steps = [0, *(int(e["step"]) for e in config["train"].get("loss_schedule", []))]
+    return any(loss_weights_at(s, config).get(term, 0) for s in steps)

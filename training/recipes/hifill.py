@@ -62,7 +62,9 @@ class HiFillRecipe(Recipe):
 
     def uses_critic(self, settings: dict) -> bool:
         # The CPU config leaves the adversarial term out (see its notes): no critic steps.
-        return float(settings["loss_weights"].get("gan", 0)) > 0
+        from training.trainer import ever_weighted
+
+        return ever_weighted(settings, "gan")
 
     def generator_losses(
         self, generator: nn.Module, batch: Batch, ctx: LossContext
