@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from engine.jobs import InpaintRequest
@@ -76,6 +77,50 @@ def test_attention_transfer_fills_only_hole_cells():
     )
     assert torch.allclose(batched[1:], out)
     assert torch.equal(to_cells(x, 4)[0, 4], x[0, :, 4:8, 4:8].reshape(-1))
+
+
+def test_attention_transfer_pixel_fill_keeps_the_known_pixels_of_a_hole_cell():
+    x = torch.randn(1, 3, 8, 12)
+    holes = torch.tensor([[False, True, False, False, False, False]])
+    scores = torch.zeros(1, 6, 6)
+    scores[0, 1, 4] = 1.0
+    fill = torch.zeros(1, 1, 8, 12, dtype=torch.bool)
+    fill[..., 1:3, 5:7] = True  # 2 x 2 hole pixels inside cell 1 (rows 0-3, cols 4-7)
+    out = AttentionTransfer()(x, scores, holes, (2, 3), fill)
+    # The same offsets inside cell 4 (rows 4-7, cols 4-7) are copied in.
+    assert torch.equal(out[..., 1:3, 5:7], x[..., 5:7, 5:7])
+    assert torch.equal(out.masked_select(~fill), x.masked_select(~fill))
+
+
+@pytest.mark.parametrize("transfer", ["pixel", "cell"])
+def test_decoder_skips_keep_known_pixels_only_with_pixel_transfer(transfer):
+    net = HiFillNet(dataclasses.replace(TINY, transfer=transfer))
+    image, mask = _inputs()
+    mask[..., 16:40, 30:70] = 0
+    mask[..., 18:25, 33:39] = 1  # a small hole that leaves known pixels in its cells
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    net.refine.transfer.register_forward_hook(lambda _m, args, out: seen.append((args[0], out)))
+    net(image, mask)
+    assert len(seen) == 3
+    for features, out in seen:
+        hole_px = F.max_pool2d(mask, mask.shape[-1] // features.shape[-1]) > 0
+        known = (~hole_px).expand_as(features)
+        kept = torch.equal(out[known], features[known])
+        assert kept == (transfer == "pixel")
+
+
+def test_reconfigure_switches_the_transfer_and_nothing_else():
+    net = HiFillNet(dataclasses.replace(TINY, transfer="cell")).eval()
+    image, mask = _inputs()
+    mask[..., 16:40, 30:70] = 0
+    mask[..., 18:25, 33:39] = 1
+    with torch.no_grad():
+        cell = net(image, mask)[1]
+        net.reconfigure(TINY)
+        pixel = net(image, mask)[1]
+    assert net.config.transfer == "pixel" and not torch.equal(cell, pixel)
+    with pytest.raises(ValueError, match="only 'transfer'"):
+        net.reconfigure(dataclasses.replace(TINY, refine_channels=8))
 
 
 def test_network_shapes_finite_and_trainable():

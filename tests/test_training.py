@@ -20,7 +20,14 @@ from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
-from training.trainer import Trainer, ever_weighted, loss_weights_at, lr_at
+from training.trainer import (
+    Trainer,
+    ever_weighted,
+    load_config,
+    loss_weights_at,
+    lr_at,
+    model_config_at,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,6 +207,29 @@ def test_lr_schedule_follows_the_fine_tuning_phase(photos: Path, tmp_path: Path)
     Trainer(config, tmp_path).fit(progress=False)
     logged = [r["lr"] for r in read_log(tmp_path / "log.csv")]
     assert logged[-1] == 1e-5
+
+
+def test_model_schedule_switches_hifill_transfer_mid_run(photos: Path, tmp_path: Path) -> None:
+    config = tiny_config("pconv", photos, steps=3, log_every=1)
+    hifill = load_config("hifill")
+    hifill["model_config"].update(coarse_channels=4, refine_channels=4, transfer="cell")
+    hifill["data"], hifill["evaluate"] = config["data"], config["evaluate"]
+    hifill["train"].update(config["train"])
+    hifill["train"]["model_schedule"] = [{"step": 2, "model_config": {"transfer": "pixel"}}]
+    hifill["train"]["loss_schedule"] = [{"step": 2, "loss_weights": {"ssim": 1.0}}]
+    assert model_config_at(1, hifill)["transfer"] == "cell"
+    assert model_config_at(2, hifill)["transfer"] == "pixel"
+    trainer = Trainer(hifill, tmp_path)
+    assert not trainer.generator.refine.transfer_pixels
+    trainer.fit(progress=False)
+    assert trainer.generator.refine.transfer_pixels
+    ckpt = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    assert ckpt["model_config"]["transfer"] == "pixel"  # what export writes
+    assert ["ssim" in r for r in read_log(tmp_path / "log.csv")] == [False, False, True]
+    # A change that would need other parameters is refused, not silently ignored.
+    hifill["train"]["model_schedule"] = [{"step": 1, "model_config": {"refine_channels": 8}}]
+    with pytest.raises(ValueError, match="only 'transfer'"):
+        Trainer(hifill, tmp_path / "bad").fit(progress=False)
 
 
 def test_missing_loss_weight_is_an_error(photos: Path, tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ class Trainer:
         seed = int(tcfg["seed"])
         torch.manual_seed(seed)  # same initial weights on every rank
         self.recipe: Recipe = get_recipe(self.config["model"])
-        self.model_config = self.recipe.model_config(self.config["model_config"])
+        self.model_config = self.recipe.model_config(model_config_at(0, self.config))
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.generator = self.recipe.build_generator(self.model_config).to(
             self.device, memory_format=fmt
@@ -201,6 +201,13 @@ class Trainer:
         encoder BatchNorm)."""
         for group in self.g_opt.param_groups:
             group["lr"] = lr_at(self.step, self.config)
+        model_config = self.recipe.model_config(model_config_at(self.step, self.config))
+        if model_config != self.model_config:
+            reconfigure = getattr(unwrap(self.generator), "reconfigure", None)
+            if reconfigure is None:
+                raise ValueError(f"{self.config['model']} cannot change its model_config in a run")
+            reconfigure(model_config)
+            self.model_config = model_config
         at = self.config["train"].get("finetune_step")
         if at is not None and self.step >= int(at):
             freeze = getattr(unwrap(self.generator), "freeze_encoder_bn", None)
@@ -335,6 +342,20 @@ def lr_at(step: int, config: dict) -> float:
         if int(entry["step"]) <= step:
             lr = float(entry["lr"])
     return lr
+
+
+def model_config_at(step: int, config: dict) -> dict:
+    """The ``model_config`` in force at ``step``: updated in order by every
+    ``train.model_schedule`` entry (``{"step": S, "model_config": {...}}``) with ``S <= step``.
+
+    Only settings without parameters can change (e.g. HiFill's ``transfer``), so a run that
+    changed one half-way is still described, and reproduced, by one config.
+    """
+    values = dict(config["model_config"])
+    for entry in sorted(config["train"].get("model_schedule", []), key=lambda e: int(e["step"])):
+        if int(entry["step"]) <= step:
+            values.update(entry["model_config"])
+    return values
 
 
 def loss_weights_at(step: int, config: dict) -> dict[str, float]:

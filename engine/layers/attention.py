@@ -82,9 +82,19 @@ class AttentionTransfer(nn.Module):
     """
 
     def forward(
-        self, x: torch.Tensor, scores: torch.Tensor, holes: torch.Tensor, grid: tuple[int, int]
+        self,
+        x: torch.Tensor,
+        scores: torch.Tensor,
+        holes: torch.Tensor,
+        grid: tuple[int, int],
+        fill: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x (N, C, H, W), scores (N, L, L), holes bool (N, L), grid (rows, cols) -> like x."""
+        """x (N, C, H, W), scores (N, L, L), holes bool (N, L), grid (rows, cols) -> like x.
+
+        ``fill`` (bool (N, 1, H, W), optional): the hole pixels at this scale. Given, only
+        they take the transferred features and the known pixels of a hole cell keep their
+        own; without it every pixel of a hole cell is replaced.
+        """
         n, c, h = x.shape[:3]
         rows, cols = grid
         cell = h // rows
@@ -97,4 +107,5 @@ class AttentionTransfer(nn.Module):
         else:
             moved = scores.to(patches.dtype) @ patches
             out = torch.where(holes[..., None], moved, patches)
-        return from_cells(out, c, rows, cols)
+        out = from_cells(out, c, rows, cols)
+        return out if fill is None else torch.where(fill, out, x)

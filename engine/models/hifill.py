@@ -12,7 +12,7 @@ Architecture (paper, section 3 and figure 3; channel counts scale with the confi
   dilated convolutions, then the attention computing module (ACM) on that
   high-level map with cells of 2 x 2 features = 16 x 16 input pixels (the
   paper's 32 x 32 grid at 512). The attention transfer module (ATM) fills the
-  hole cells of the encoder's features at 1/8, 1/4 and 1/2 with the SAME
+  hole pixels of the encoder's features at 1/8, 1/4 and 1/2 with the SAME
   scores, and the decoder consumes them as skip connections.
 - The scores are returned with the image so the ``cra`` strategy
   (:mod:`engine.cra`) can aggregate full-resolution residuals with them.
@@ -24,6 +24,7 @@ of 16 works; a non-square input gets a non-square attention grid.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,10 @@ class HiFillConfig:
         refine_gate: ``"depthwise"`` or ``"pixelwise"`` light-weight gate in the refine network.
         cell: attention cell side in working-size pixels (16 -> 32 x 32 cells at 512).
         softmax_scale: temperature of the attention softmax.
+        transfer: what the ATM replaces in a hole cell: ``"pixel"`` only its hole pixels (the
+            known pixels of a cell on the hole's border keep their own features, so the
+            decoder sees the fine detail right at the border), ``"cell"`` every pixel.
+            It has no parameters: a run may switch it (``train.model_schedule``).
     """
 
     coarse_channels: int = 16
@@ -59,6 +64,7 @@ class HiFillConfig:
     refine_gate: str = "depthwise"
     cell: int = 16
     softmax_scale: float = 10.0
+    transfer: str = "pixel"
 
 
 def _conv(
@@ -101,11 +107,14 @@ class CoarseNet(nn.Module):
 class RefineNet(nn.Module):
     """Refine network with ACM + ATM. (N, 4, H, W), hole mask -> (N, 3, H, W), scores."""
 
-    def __init__(self, c: int, gate: GateKind, cell: int, softmax_scale: float) -> None:
+    def __init__(
+        self, c: int, gate: GateKind, cell: int, softmax_scale: float, transfer: str = "pixel"
+    ) -> None:
         super().__init__()
         g = gate
         self.cell = cell
         self.softmax_scale = softmax_scale
+        self.transfer_pixels = transfer == "pixel"
         self.enc1 = _conv(4, c, 5, gate=g)
         self.enc2 = nn.Sequential(_conv(c, 2 * c, 3, 2, gate=g), _conv(2 * c, 2 * c, gate=g))
         self.enc4 = nn.Sequential(_conv(2 * c, 4 * c, 3, 2, gate=g), _conv(4 * c, 4 * c, gate=g))
@@ -134,9 +143,17 @@ class RefineNet(nn.Module):
         high = self.dilated(e8)
         # ACM once; every ATM below gets this very tensor (score sharing across scales).
         scores = attention_scores(high, holes, self.softmax_scale)
-        d = self.dec8(torch.cat([high, self.transfer(e8, scores, holes, grid)], 1))
-        d = self.dec4(torch.cat([_up(d), self.transfer(e4, scores, holes, grid)], 1))
-        d = self.dec2(torch.cat([_up(d), self.transfer(e2, scores, holes, grid)], 1))
+
+        def transfer(e: torch.Tensor) -> torch.Tensor:
+            # A feature pixel is a hole pixel if any input pixel under it is.
+            fill = None
+            if self.transfer_pixels:
+                fill = F.max_pool2d(mask, h // e.shape[-2]) > 0
+            return self.transfer(e, scores, holes, grid, fill)
+
+        d = self.dec8(torch.cat([high, transfer(e8)], 1))
+        d = self.dec4(torch.cat([_up(d), transfer(e4)], 1))
+        d = self.dec2(torch.cat([_up(d), transfer(e2)], 1))
         return self.out(self.dec1(_up(d))), scores, holes
 
 
@@ -148,7 +165,18 @@ class HiFillNet(nn.Module):
         self.config = config
         self.coarse = CoarseNet(config.coarse_channels)
         gate: GateKind = "pixelwise" if config.refine_gate == "pixelwise" else "depthwise"
-        self.refine = RefineNet(config.refine_channels, gate, config.cell, config.softmax_scale)
+        self.refine = RefineNet(
+            config.refine_channels, gate, config.cell, config.softmax_scale, config.transfer
+        )
+
+    def reconfigure(self, config: HiFillConfig) -> None:
+        """Switch the settings that have no parameters (``transfer``) in place."""
+        if config.transfer not in ("pixel", "cell"):
+            raise ValueError(f"Unknown transfer {config.transfer!r}")
+        if dataclasses.replace(config, transfer=self.config.transfer) != self.config:
+            raise ValueError("only 'transfer' can change in a trained HiFill network")
+        self.config = config
+        self.refine.transfer_pixels = config.transfer == "pixel"
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor

@@ -1,7 +1,8 @@
 """Training recipe of HiFill (Yi et al., CVPR 2020; public training code's losses).
 
 Generator: L1 on hole and known pixels for the refined output and for the coarse output
-(the coarse pair weighted 1.2x in the configs), plus, when ``loss_weights.gan`` is non-zero,
+(the coarse pair weighted 1.2x in the configs), optionally 1 - SSIM of the refined
+composite (as the PConv / DFNet recipes), plus, when ``loss_weights.gan`` is non-zero,
 the WGAN loss of one global critic trained with gradient penalty (lambda 10, GAN weight
 0.001 in the paper). The ACM/ATM and the residual aggregation have no parameters of their
 own to train: the attention is learned through the refine network's reconstruction.
@@ -78,6 +79,8 @@ class HiFillRecipe(Recipe):
             "coarse_hole": losses.hole_l1(coarse, target, hole),
             "coarse_valid": losses.valid_l1(coarse, target, hole),
         }
+        if ctx.loss_weights.get("ssim", 0):
+            terms["ssim"] = losses.ssim_loss(_composite(refined, batch), target)
         critic = ctx.extras.get("critic")
         if critic is not None and float(ctx.loss_weights.get("gan", 0)) > 0:
             terms["gan"] = losses.wgan_generator_loss(critic(_composite(refined, batch), hole))
