@@ -109,6 +109,26 @@ def test_decoder_skips_keep_known_pixels_only_with_pixel_transfer(transfer):
         assert kept == (transfer == "pixel")
 
 
+def test_skip_transfer_starts_as_pixel_and_learns_its_shares_only_when_on():
+    net = HiFillNet(dataclasses.replace(TINY, transfer="pixel"))
+    image, mask = _inputs()
+    gains = list(net.refine.hole_skip.gains)
+    assert [n for n, _ in net.named_parameters()][-3:] == [
+        f"refine.hole_skip.gains.{i}" for i in range(3)
+    ]  # last: a checkpoint without them keeps its optimizer state's order
+    pixel = net(image, mask)[1]
+    pixel.mean().backward()
+    assert all(g.grad is None for g in gains)  # Adam leaves them at zero
+    net.reconfigure(dataclasses.replace(TINY, transfer="skip"))
+    skip = net(image, mask)[1]
+    assert torch.equal(skip, pixel)  # zero shares: the same function
+    skip.mean().backward()
+    assert all(g.grad is not None and g.grad.abs().sum() > 0 for g in gains)
+    with torch.no_grad():
+        gains[2].fill_(1.0)
+    assert not torch.equal(net(image, mask)[1], pixel)
+
+
 def test_reconfigure_switches_the_transfer_and_nothing_else():
     net = HiFillNet(dataclasses.replace(TINY, transfer="cell")).eval()
     image, mask = _inputs()
@@ -124,7 +144,7 @@ def test_reconfigure_switches_the_transfer_and_nothing_else():
 
 
 def test_network_shapes_finite_and_trainable():
-    net = HiFillNet(TINY)
+    net = HiFillNet(dataclasses.replace(TINY, transfer="skip"))  # every parameter in use
     image, mask = _inputs()
     coarse, refined, scores = net(image, mask)
     assert coarse.shape == refined.shape == image.shape

@@ -220,9 +220,9 @@ def test_model_schedule_switches_hifill_transfer_mid_run(photos: Path, tmp_path:
     assert model_config_at(1, hifill)["transfer"] == "cell"
     assert model_config_at(2, hifill)["transfer"] == "pixel"
     trainer = Trainer(hifill, tmp_path)
-    assert not trainer.generator.refine.transfer_pixels
+    assert trainer.generator.refine.transfer_mode == "cell"
     trainer.fit(progress=False)
-    assert trainer.generator.refine.transfer_pixels
+    assert trainer.generator.refine.transfer_mode == "pixel"
     ckpt = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert ckpt["model_config"]["transfer"] == "pixel"  # what export writes
     assert ["ssim" in r for r in read_log(tmp_path / "log.csv")] == [False, False, True]

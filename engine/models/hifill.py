@@ -53,10 +53,14 @@ class HiFillConfig:
         refine_gate: ``"depthwise"`` or ``"pixelwise"`` light-weight gate in the refine network.
         cell: attention cell side in working-size pixels (16 -> 32 x 32 cells at 512).
         softmax_scale: temperature of the attention softmax.
-        transfer: what the ATM replaces in a hole cell: ``"pixel"`` only its hole pixels (the
-            known pixels of a cell on the hole's border keep their own features, so the
-            decoder sees the fine detail right at the border), ``"cell"`` every pixel.
-            It has no parameters: a run may switch it (``train.model_schedule``).
+        transfer: what the ATM puts in a hole cell: ``"cell"`` replaces every pixel;
+            ``"pixel"`` only its hole pixels (the known pixels of a cell on the hole's border
+            keep their own features, so the decoder sees the fine detail right at the
+            border); ``"skip"`` as ``"pixel"``, plus a learned per-channel share (zero at
+            first) of the encoder's own features at those hole pixels: the coarse fill's
+            local detail, which a thin stroke needs more than features from cells far
+            away. The shares exist in every mode and get gradients only under ``"skip"``,
+            so a run may switch modes (``train.model_schedule``).
     """
 
     coarse_channels: int = 16
@@ -104,6 +108,20 @@ class CoarseNet(nn.Module):
         return self.out(self.tail(x))
 
 
+TRANSFER_MODES = ("cell", "pixel", "skip")
+
+
+class HoleSkip(nn.Module):
+    """Per-channel shares of the encoder's own features kept at hole pixels (``"skip"``)."""
+
+    def __init__(self, channels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.gains = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in channels)
+
+    def share(self, level: int, e: torch.Tensor) -> torch.Tensor:
+        return e * self.gains[level].to(e.dtype).view(1, -1, 1, 1)
+
+
 class RefineNet(nn.Module):
     """Refine network with ACM + ATM. (N, 4, H, W), hole mask -> (N, 3, H, W), scores."""
 
@@ -114,7 +132,7 @@ class RefineNet(nn.Module):
         g = gate
         self.cell = cell
         self.softmax_scale = softmax_scale
-        self.transfer_pixels = transfer == "pixel"
+        self.transfer_mode = transfer
         self.enc1 = _conv(4, c, 5, gate=g)
         self.enc2 = nn.Sequential(_conv(c, 2 * c, 3, 2, gate=g), _conv(2 * c, 2 * c, gate=g))
         self.enc4 = nn.Sequential(_conv(2 * c, 4 * c, 3, 2, gate=g), _conv(4 * c, 4 * c, gate=g))
@@ -128,6 +146,9 @@ class RefineNet(nn.Module):
         self.dec2 = nn.Sequential(_conv(4 * c, c, gate=g), _conv(c, c, gate=g))
         self.dec1 = _conv(c, max(c // 2, 4), gate=g)
         self.out = nn.Conv2d(max(c // 2, 4), 3, 3, padding=1)
+        # Registered last: its parameters come after all others (a checkpoint without them
+        # keeps its optimizer state's order).
+        self.hole_skip = HoleSkip((4 * c, 4 * c, 2 * c))
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor
@@ -144,16 +165,19 @@ class RefineNet(nn.Module):
         # ACM once; every ATM below gets this very tensor (score sharing across scales).
         scores = attention_scores(high, holes, self.softmax_scale)
 
-        def transfer(e: torch.Tensor) -> torch.Tensor:
+        def transfer(e: torch.Tensor, level: int) -> torch.Tensor:
+            if self.transfer_mode == "cell":
+                return self.transfer(e, scores, holes, grid)
             # A feature pixel is a hole pixel if any input pixel under it is.
-            fill = None
-            if self.transfer_pixels:
-                fill = F.max_pool2d(mask, h // e.shape[-2]) > 0
-            return self.transfer(e, scores, holes, grid, fill)
+            fill = F.max_pool2d(mask, h // e.shape[-2]) > 0
+            moved = self.transfer(e, scores, holes, grid, fill)
+            if self.transfer_mode == "skip":
+                moved = moved + fill * self.hole_skip.share(level, e)
+            return moved
 
-        d = self.dec8(torch.cat([high, transfer(e8)], 1))
-        d = self.dec4(torch.cat([_up(d), transfer(e4)], 1))
-        d = self.dec2(torch.cat([_up(d), transfer(e2)], 1))
+        d = self.dec8(torch.cat([high, transfer(e8, 0)], 1))
+        d = self.dec4(torch.cat([_up(d), transfer(e4, 1)], 1))
+        d = self.dec2(torch.cat([_up(d), transfer(e2, 2)], 1))
         return self.out(self.dec1(_up(d))), scores, holes
 
 
@@ -162,6 +186,8 @@ class HiFillNet(nn.Module):
 
     def __init__(self, config: HiFillConfig) -> None:
         super().__init__()
+        if config.transfer not in TRANSFER_MODES:
+            raise ValueError(f"Unknown transfer {config.transfer!r}")
         self.config = config
         self.coarse = CoarseNet(config.coarse_channels)
         gate: GateKind = "pixelwise" if config.refine_gate == "pixelwise" else "depthwise"
@@ -171,12 +197,12 @@ class HiFillNet(nn.Module):
 
     def reconfigure(self, config: HiFillConfig) -> None:
         """Switch the settings that have no parameters (``transfer``) in place."""
-        if config.transfer not in ("pixel", "cell"):
+        if config.transfer not in TRANSFER_MODES:
             raise ValueError(f"Unknown transfer {config.transfer!r}")
         if dataclasses.replace(config, transfer=self.config.transfer) != self.config:
             raise ValueError("only 'transfer' can change in a trained HiFill network")
         self.config = config
-        self.refine.transfer_pixels = config.transfer == "pixel"
+        self.refine.transfer_mode = config.transfer
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor
