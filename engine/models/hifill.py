@@ -109,6 +109,9 @@ class CoarseNet(nn.Module):
 
 
 TRANSFER_MODES = ("cell", "pixel", "skip")
+# The shares are stored divided by this, so Adam (steps of about lr) moves them to useful
+# values (order 1) in a few hundred steps instead of thousands.
+SKIP_GAIN_SCALE = 30.0
 
 
 class HoleSkip(nn.Module):
@@ -119,7 +122,8 @@ class HoleSkip(nn.Module):
         self.gains = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in channels)
 
     def share(self, level: int, e: torch.Tensor) -> torch.Tensor:
-        return e * self.gains[level].to(e.dtype).view(1, -1, 1, 1)
+        gain = self.gains[level] * SKIP_GAIN_SCALE
+        return e * gain.to(e.dtype).view(1, -1, 1, 1)
 
 
 class RefineNet(nn.Module):
