@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,9 @@ from engine.layers.attention import AttentionTransfer, attention_scores, hole_ce
 from engine.layers.gated_conv import GatedConv2d
 from engine.models.catalog import HIFILL
 from engine.models.hifill import HiFillConfig, HiFillModel, HiFillNet
+from engine.models.torch_base import known_error_correction
 from engine.pipeline import Engine
-from engine.registry import WEIGHTS_DIR_ENV, sha256_file
+from engine.registry import WEIGHTS_DIR_ENV, sha256_file, verified_weights_path
 
 TINY = HiFillConfig(coarse_channels=4, refine_channels=4)
 
@@ -211,3 +213,43 @@ def test_engine_runs_hifill_with_cra(untrained_weights):
     out = result.images[0]
     assert out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_known_error_correction_cancels_a_colour_error_the_net_also_made_on_known_pixels():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 64, 96) * 0.6 + 0.2
+    mask = torch.zeros(1, 1, 64, 96)
+    mask[..., 10:40, 20:70] = 1
+    mask[..., 50:54, 5:90] = 1  # a thin stroke as well
+    shift = torch.tensor([0.1, -0.05, 0.08]).view(1, 3, 1, 1)
+    out = known_error_correction(image + shift, image, mask)
+    assert torch.allclose(out * mask, image * mask, atol=1e-5)  # the hole back to the truth
+    assert torch.equal(out * (1 - mask), (image + shift) * (1 - mask))  # known: the net's own
+
+
+def test_known_error_correction_takes_the_error_beside_each_part_of_the_border():
+    image = torch.full((1, 3, 64, 128), 0.5)
+    mask = torch.zeros(1, 1, 64, 128)
+    mask[..., 20:44, 8:120] = 1  # a long hole: its left end far from its right end
+    fill = image.clone()
+    fill[..., :64] += 0.1  # the net is too bright on the left, right on the right
+    out = known_error_correction(fill, image, mask)
+    assert torch.allclose(out[..., 32, 10], image[..., 32, 10], atol=0.01)
+    assert torch.allclose(out[..., 32, 118], fill[..., 32, 118], atol=0.01)
+    assert torch.equal(out * (1 - mask), fill * (1 - mask))
+
+
+def test_shipped_hifill_fills_a_flat_saturated_colour_in_that_colour():
+    """The raw network turned a flat magenta into a lighter, greener one (green 71 for 40)."""
+    model = HiFillModel(HIFILL, "cpu")
+    model.load(verified_weights_path(HIFILL))
+    rng = np.random.default_rng(0)
+    colour = np.array([200, 40, 90])
+    image = np.clip(colour + rng.normal(0, 4, (256, 256, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((256, 256), np.uint8)
+    for _ in range(6):
+        x0, y0, x1, y1 = (int(v) for v in rng.integers(0, 256, 4))
+        cv2.line(mask, (x0, y0), (x1, y1), 255, int(rng.integers(6, 20)))
+    hole = mask > 0
+    fill = model.predict(image, hole, 0)[hole].mean(axis=0)
+    assert np.abs(fill - image[hole].mean(axis=0)).max() < 8

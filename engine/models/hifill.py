@@ -38,6 +38,7 @@ from engine.models.base import AttentionScores
 from engine.models.torch_base import (
     TorchInpaintModel,
     image_to_tensor,
+    known_error_correction,
     mask_to_tensor,
     tensor_to_image,
 )
@@ -245,15 +246,26 @@ class HiFillModel(TorchInpaintModel):
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        return self.net(image, mask)[1]
+        return self.fill(image, mask)[0]
+
+    def fill(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The refined fill, shifted by the network's own colour error on the known pixels
+        around the hole (:func:`known_error_correction`), and the attention scores.
+
+        The small network's raw output is often a few levels off in colour (over the
+        validation cases its hole's mean colour was 5.6 levels off, Telea's 2.6); the
+        correction cut its L1 by 13% and took its border L1 below Telea's (README).
+        """
+        _, refined, scores = self.net(image * (1 - mask), mask)
+        return known_error_correction(refined.float(), image, mask), scores
 
     @torch.inference_mode()
     def predict_with_attention(
         self, image: np.ndarray, mask: np.ndarray, seed: int
     ) -> tuple[np.ndarray, AttentionScores | None]:
-        image_t = image_to_tensor(image, self.device)
-        mask_t = mask_to_tensor(mask, self.device)
-        _, refined, scores = self.net(image_t * (1 - mask_t), mask_t)
+        refined, scores = self.fill(
+            image_to_tensor(image, self.device), mask_to_tensor(mask, self.device)
+        )
         return tensor_to_image(refined), AttentionScores(scores[0], self.net.config.cell)
 
     def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:

@@ -62,6 +62,45 @@ def hole_distance(mask: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack(dist))[:, None].to(mask.device)
 
 
+def _binomial_blur(x: torch.Tensor) -> torch.Tensor:
+    """5-tap binomial blur (sigma about 1 px) per channel; zeros beyond the border."""
+    k = x.new_tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), padding=(0, 2), groups=c)
+    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), padding=(2, 0), groups=c)
+
+
+def known_error_correction(
+    fill: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, sure: float = 0.05
+) -> torch.Tensor:
+    """Shift a network's raw ``fill`` in the hole by its own error on the known pixels nearby.
+
+    A network also predicts the known pixels, and where it gets their colour wrong it gets the
+    hole's colour wrong the same way. The error ``image - fill`` on known pixels is spread into
+    the hole by push-pull: a Gaussian pyramid of the error weighted by knownness, each level
+    half the size of the last; a pixel takes the finest level where at least ``sure`` of its
+    neighbourhood was known, blended into the coarser levels. So the hole's border takes the
+    error right beside it and its interior a smooth mix of the errors around it. ``fill``,
+    ``image`` (N, 3, H, W), ``mask`` (N, 1, H, W), 1 = hole. Returns the corrected fill in
+    [0, 1].
+    """
+    known = 1.0 - mask
+    # Push: the weighted error and its weight (one 4-channel tensor), blurred and halved down
+    # to a few pixels.
+    levels = [_binomial_blur(torch.cat([(image - fill) * known, known], 1))]
+    while min(levels[-1].shape[-2:]) > 2:
+        levels.append(_binomial_blur(F.avg_pool2d(levels[-1], 2, ceil_mode=True)))
+    total = levels[-1].sum((2, 3), keepdim=True)
+    offset = total[:, :3] / total[:, 3:].clamp(min=1e-12)
+    # Pull: from the coarsest level back up.
+    for level in reversed(levels):
+        err, weight = level[:, :3], level[:, 3:]
+        coarse = F.interpolate(offset, size=err.shape[-2:], mode="bilinear", align_corners=False)
+        share = (weight / sure).clamp(max=1.0)
+        offset = share * err / weight.clamp(min=1e-12) + (1.0 - share) * coarse
+    return (fill + offset * mask).clamp(0.0, 1.0)
+
+
 Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
