@@ -16,6 +16,9 @@ Architecture (paper, section 3 and figure 3; channel counts scale with the confi
   scores, and the decoder consumes them as skip connections.
 - The scores are returned with the image so the ``cra`` strategy
   (:mod:`engine.cra`) can aggregate full-resolution residuals with them.
+- Not in the paper: the engine shifts the refined fill by the network's own
+  colour error on the known pixels around the hole (:meth:`HiFillModel.fill`);
+  training sees the raw network.
 
 Activations are ELU, images are scaled to [-1, 1] inside and the output is
 clipped there (as in DeepFill / HiFill). Any working size that is a multiple
