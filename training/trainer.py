@@ -332,15 +332,21 @@ def train(
     return trainer
 
 
+def _due(config: dict, schedule: str, step: int) -> list[dict]:
+    """The entries of ``train[schedule]`` (each ``{"step": S, ...}``) with ``S <= step``, in
+    step order: the later ones override the earlier."""
+    entries = sorted(config["train"].get(schedule, []), key=lambda e: int(e["step"]))
+    return [e for e in entries if int(e["step"]) <= step]
+
+
 def lr_at(step: int, config: dict) -> float:
     """The generator learning rate at ``step``: ``lr``, ``finetune_lr`` from ``finetune_step``
     on, then the last ``train.lr_schedule`` entry (``{"step": S, "lr": x}``) with ``S <= step``."""
     tcfg = config["train"]
     at = tcfg.get("finetune_step")
     lr = float(tcfg["finetune_lr"]) if at is not None and step >= int(at) else float(tcfg["lr"])
-    for entry in sorted(tcfg.get("lr_schedule", []), key=lambda e: int(e["step"])):
-        if int(entry["step"]) <= step:
-            lr = float(entry["lr"])
+    for entry in _due(config, "lr_schedule", step):
+        lr = float(entry["lr"])
     return lr
 
 
@@ -352,9 +358,8 @@ def model_config_at(step: int, config: dict) -> dict:
     changed one half-way is still described, and reproduced, by one config.
     """
     values = dict(config["model_config"])
-    for entry in sorted(config["train"].get("model_schedule", []), key=lambda e: int(e["step"])):
-        if int(entry["step"]) <= step:
-            values.update(entry["model_config"])
+    for entry in _due(config, "model_schedule", step):
+        values.update(entry["model_config"])
     return values
 
 
@@ -366,9 +371,8 @@ def loss_weights_at(step: int, config: dict) -> dict[str, float]:
     and still be reproduced from scratch by one config.
     """
     weights = {k: float(v) for k, v in config["loss_weights"].items()}
-    for entry in sorted(config["train"].get("loss_schedule", []), key=lambda e: int(e["step"])):
-        if int(entry["step"]) <= step:
-            weights.update({k: float(v) for k, v in entry["loss_weights"].items()})
+    for entry in _due(config, "loss_schedule", step):
+        weights.update({k: float(v) for k, v in entry["loss_weights"].items()})
     return weights
 
 

@@ -46,6 +46,8 @@ from engine.models.torch_base import (
     tensor_to_image,
 )
 
+TRANSFER_MODES = ("cell", "pixel", "skip")
+
 
 @dataclass(frozen=True)
 class HiFillConfig:
@@ -73,6 +75,10 @@ class HiFillConfig:
     cell: int = 16
     softmax_scale: float = 10.0
     transfer: str = "pixel"
+
+    def __post_init__(self) -> None:
+        if self.transfer not in TRANSFER_MODES:
+            raise ValueError(f"Unknown transfer {self.transfer!r}")
 
 
 def _conv(
@@ -112,7 +118,6 @@ class CoarseNet(nn.Module):
         return self.out(self.tail(x))
 
 
-TRANSFER_MODES = ("cell", "pixel", "skip")
 # The shares are stored divided by this, so Adam (steps of about lr) moves them to useful
 # values (order 1) in a few hundred steps instead of thousands.
 SKIP_GAIN_SCALE = 30.0
@@ -194,8 +199,6 @@ class HiFillNet(nn.Module):
 
     def __init__(self, config: HiFillConfig) -> None:
         super().__init__()
-        if config.transfer not in TRANSFER_MODES:
-            raise ValueError(f"Unknown transfer {config.transfer!r}")
         self.config = config
         self.coarse = CoarseNet(config.coarse_channels)
         gate: GateKind = "pixelwise" if config.refine_gate == "pixelwise" else "depthwise"
@@ -205,8 +208,6 @@ class HiFillNet(nn.Module):
 
     def reconfigure(self, config: HiFillConfig) -> None:
         """Switch the settings that have no parameters (``transfer``) in place."""
-        if config.transfer not in TRANSFER_MODES:
-            raise ValueError(f"Unknown transfer {config.transfer!r}")
         if dataclasses.replace(config, transfer=self.config.transfer) != self.config:
             raise ValueError("only 'transfer' can change in a trained HiFill network")
         self.config = config
