@@ -22,6 +22,7 @@ from training.recipes import get_recipe, recipe_ids
 from training.smoke import synthetic_images, tiny_config
 from training.trainer import (
     Trainer,
+    crop_at,
     ever_weighted,
     load_config,
     loss_weights_at,
@@ -207,6 +208,26 @@ def test_lr_schedule_follows_the_fine_tuning_phase(photos: Path, tmp_path: Path)
     Trainer(config, tmp_path).fit(progress=False)
     logged = [r["lr"] for r in read_log(tmp_path / "log.csv")]
     assert logged[-1] == 1e-5
+
+
+def test_crop_schedule_changes_crop_and_batch_from_its_step(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schedule = [{"step": 2, "crop": 96, "batch": 1}]
+    config = tiny_config("pconv", photos, steps=3, crop_schedule=schedule)
+    c, n = config["train"]["crop"], config["train"]["batch"]
+    assert (crop_at(1, config), crop_at(2, config)) == ((c, n), (96, 1))
+    shapes = []
+    batch = CropSampler.batch
+
+    def recording(self: CropSampler, rng: np.random.Generator, size: int):
+        out = batch(self, rng, size)
+        shapes.append(tuple(out.image.shape))
+        return out
+
+    monkeypatch.setattr(CropSampler, "batch", recording)
+    Trainer(config, tmp_path).fit(progress=False)
+    assert shapes == [(n, 3, c, c), (n, 3, c, c), (1, 3, 96, 96)]
 
 
 def test_model_schedule_switches_hifill_transfer_mid_run(photos: Path, tmp_path: Path) -> None:

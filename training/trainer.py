@@ -216,7 +216,8 @@ class Trainer:
 
     def train_step(self, sampler: CropSampler) -> dict[str, float]:
         tcfg = self.config["train"]
-        batch = sampler.batch(self.rng, int(tcfg["batch"])).to(self.device, self.channels_last)
+        sampler.crop, size = crop_at(self.step, self.config)
+        batch = sampler.batch(self.rng, size).to(self.device, self.channels_last)
         self.ctx.step = self.step
         self.ctx.loss_weights = loss_weights_at(self.step, self.config)
         row: dict[str, float] = {}
@@ -348,6 +349,21 @@ def lr_at(step: int, config: dict) -> float:
     for entry in _due(config, "lr_schedule", step):
         lr = float(entry["lr"])
     return lr
+
+
+def crop_at(step: int, config: dict) -> tuple[int, int]:
+    """The crop side and batch size at ``step``: ``crop`` and ``batch``, then the last
+    ``train.crop_schedule`` entry (``{"step": S, "crop": c, "batch": b}``) with ``S <= step``.
+
+    A network trained on small crops and run at a larger size (HiFill: 256 crops, 512 in
+    the app) sees holes twice as wide in pixels as in training; a last phase on crops of
+    the working size closes that gap at the same pixels per step.
+    """
+    tcfg = config["train"]
+    crop, batch = int(tcfg["crop"]), int(tcfg["batch"])
+    for entry in _due(config, "crop_schedule", step):
+        crop, batch = int(entry["crop"]), int(entry["batch"])
+    return crop, batch
 
 
 def model_config_at(step: int, config: dict) -> dict:
