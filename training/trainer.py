@@ -257,7 +257,7 @@ class Trainer:
         data = self.config["data"]
         sampler = CropSampler(
             list_split(Path(data["root"]), "train"),
-            int(tcfg["crop"]),
+            crop_at(self.step, self.config)[0],  # train_step follows train.crop_schedule
             int(data.get("max_side", 1024)),
             float(data.get("min_scale", 0.25)),
             self.config.get("masks", {}),
