@@ -12,9 +12,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from training.data import CropSampler, list_split
-from training.evaluate import border_l1, meets_quality_bar, metrics, ssim
+from training.evaluate import (
+    BIN_LABELS,
+    border_l1,
+    meets_quality_bar,
+    metrics,
+    model_from_checkpoint,
+    ssim,
+)
+from training.export import export
 from training.logs import read_log
 from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
@@ -228,6 +237,44 @@ def test_crop_schedule_changes_crop_and_batch_from_its_step(
     monkeypatch.setattr(CropSampler, "batch", recording)
     Trainer(config, tmp_path).fit(progress=False)
     assert shapes == [(n, 3, c, c), (n, 3, c, c), (1, 3, 96, 96)]
+
+
+def test_average_is_the_mean_of_the_weights_at_its_steps(photos: Path, tmp_path: Path) -> None:
+    config = tiny_config("pconv", photos, steps=6, average={"start": 2, "every": 2})
+    trainer = Trainer(config, tmp_path / "a")
+    seen = []
+    for steps in (2, 3, 4, 5, 6):  # fit() again at a counted step must not count it twice
+        trainer.fit(steps=steps, progress=False)
+        if steps % 2 == 0:
+            seen.append(_state(trainer))
+    average = trainer.average
+    assert (average["count"], average["first"], average["last"]) == (3, 2, 6)
+    mean = {k: sum(s[k] for s in seen) / 3 for k, v in seen[0].items() if v.is_floating_point()}
+    assert mean and any(not torch.equal(mean[k], seen[-1][k]) for k in mean)
+    for k, v in mean.items():
+        assert torch.allclose(average["generator"][k], v, atol=1e-6), k
+    # Averaging draws no random numbers: the trained weights are those of a run without it.
+    plain = Trainer(tiny_config("pconv", photos, steps=6), tmp_path / "b")
+    plain.fit(progress=False)
+    for k, v in seen[-1].items():
+        assert torch.equal(v, plain.generator.state_dict()[k]), k
+    # The checkpoint keeps the mean across a resume; evaluation and export use it.
+    resumed = Trainer(config, tmp_path / "a")
+    assert resumed.resume() and resumed.average["count"] == 3
+    last = tmp_path / "a" / "checkpoints" / "last.pt"
+    net = model_from_checkpoint("pconv", last).net.state_dict()
+    for k, v in mean.items():
+        assert torch.allclose(net[k], v, atol=1e-6), k
+    scores = [0.1, 20.0, 0.5, 0.0, 0.1]
+    results = {m: dict.fromkeys(BIN_LABELS, scores) for m in ("pconv", "telea")}
+    info = {"step": 6, "checkpoint": str(last), "size": 64, "cases_per_bin": 1, "images": 1,
+            "results": results, "table": "", "beats_telea": {}}  # fmt: skip
+    (tmp_path / "eval.json").write_text(json.dumps(info))
+    entry = export("pconv", tmp_path / "eval.json", tmp_path / "weights")
+    assert entry["training"]["average"]["text"] == "mean of the weights at 3 steps from 2 to 6"
+    with safe_open(tmp_path / "weights" / "pconv.safetensors", "pt") as f:
+        for k, v in mean.items():
+            assert torch.allclose(f.get_tensor(k).float(), v, atol=2e-3), k  # float16 storage
 
 
 def test_model_schedule_switches_hifill_transfer_mid_run(photos: Path, tmp_path: Path) -> None:

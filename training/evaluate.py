@@ -109,13 +109,14 @@ def composite(model: InpaintModel, case: Case) -> np.ndarray:
 def model_from_checkpoint(model_id: str, checkpoint: Path) -> InpaintModel:
     """The engine's model for ``model_id`` with the generator weights of a training checkpoint."""
     from training.recipes import get_recipe
+    from training.trainer import generator_weights
 
     recipe = get_recipe(model_id)
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = recipe.model_class(get_spec(model_id))
     model.config = recipe.model_config(ckpt["model_config"])
     net = recipe.build_generator(model.config)
-    net.load_state_dict(ckpt["generator"])
+    net.load_state_dict(generator_weights(ckpt))
     model.net = net.eval()
     return model
 
@@ -249,6 +250,15 @@ MATCH_L1_RATIO = 1.02
 MATCH_SSIM_DROP = 0.001
 
 
+def average_description(average: dict) -> dict:
+    """What a checkpoint's ``train.average`` mean is made of, for tables and the manifest."""
+    n, first, last = int(average["count"]), int(average["first"]), int(average["last"])
+    text = f"mean of the weights at {n} steps from {first} to {last}"
+    if n == 1:
+        text = f"the weights of step {first}"
+    return {"count": n, "first": first, "last": last, "text": text}
+
+
 def meets_quality_bar(results: dict, model: str, reference: str = "telea") -> bool:
     """The bar of the training issue: ``model`` beats ``reference`` in L1 and SSIM in every
     bin from (0.1, 0.2] up, and at least matches it in (0.01, 0.1] (L1 at most 2% higher,
@@ -275,18 +285,22 @@ def evaluate_cli(args: argparse.Namespace) -> int:
         info["weights"] = str(args.weights)
     else:
         last = run_dir / "checkpoints" / "last.pt"
-        step = int(torch.load(last, map_location="cpu", weights_only=True)["step"])
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        step = int(ckpt["step"])
         # Training may still be running: evaluate (and later export) a frozen copy.
         snapshot = last.with_name(f"step-{step}.pt")
         if not snapshot.is_file():
             shutil.copy(last, snapshot)
         model = model_from_checkpoint(args.model, snapshot)
         info.update(step=step, checkpoint=str(snapshot))
+        if ckpt.get("average"):
+            info["average"] = average_description(ckpt["average"])
     models = {args.model: model}
     for cid in CLASSICAL:
         models[cid] = ClassicalModel(get_spec(cid))
     cases = evaluation_cases(data, size, n_cases)
     tag = f"step-{info['step']}" if "step" in info else "weights"
+    averaged = f", {info['average']['text']}" if "average" in info else ""
     results = evaluate(
         models,
         cases,
@@ -302,9 +316,9 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     out = args.out or run_dir / "eval.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     header = (
-        f"Evaluation of {args.model} ({tag}) on {info['images']} validation images of {data}, "
-        f"{size}x{size}, {n_cases} masks per bin ({len(cases)} cases); L1 in [0,1] on the "
-        "composite over the whole image. Bold: beats Telea in L1 and SSIM.\n\n"
+        f"Evaluation of {args.model} ({tag}{averaged}) on {info['images']} validation images "
+        f"of {data}, {size}x{size}, {n_cases} masks per bin ({len(cases)} cases); L1 in [0,1] on "
+        "the composite over the whole image. Bold: beats Telea in L1 and SSIM.\n\n"
     )
     border = (
         f"\n\nThe same L1 split into the hole's border (hole pixels within {BORDER_PX} px of a "

@@ -20,7 +20,8 @@ import torch
 from safetensors.torch import save_file
 
 from engine.registry import get_spec, sha256_file, weights_dir
-from training.evaluate import meets_quality_bar
+from training.evaluate import average_description, meets_quality_bar
+from training.trainer import generator_weights
 
 MAX_BYTES = 30 * 1024 * 1024
 
@@ -84,7 +85,7 @@ def export(
     spec = get_spec(model_id)
     folder = Path(folder) if folder else weights_dir()
     path = folder / (spec.weights_file or f"{model_id}.safetensors")
-    write_weights(path, ckpt["generator"], ckpt["model_config"], fp16)
+    write_weights(path, generator_weights(ckpt), ckpt["model_config"], fp16)
     path.chmod(0o644)  # a shipped file, whatever the umask of the training shell
     size = path.stat().st_size
     if size > MAX_BYTES:
@@ -120,6 +121,8 @@ def export(
             "meets_quality_bar": meets_quality_bar(info["results"], model_id),
         },
     }
+    if ckpt.get("average"):
+        entry["training"]["average"] = average_description(ckpt["average"])
     if note:
         entry["notes"] = note
     update_manifest(folder, model_id, entry)

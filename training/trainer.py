@@ -3,7 +3,8 @@
 Run directory layout (``runs/<name>/``)::
 
     config.json            the exact config of the run (also inside every checkpoint)
-    checkpoints/last.pt    generator, critic, optimisers, RNG states, step, elapsed time
+    checkpoints/last.pt    generator, critic, optimisers, RNG states, step, elapsed time, and
+                           the weight average of ``train.average`` (see :meth:`Trainer.fit`)
     log.csv                one row per logging interval
     loss.png               loss curves drawn from log.csv
 
@@ -130,6 +131,8 @@ class Trainer:
         self.rng = np.random.default_rng(seed + 1000 * self.rank)
         self.step = 0
         self.elapsed = 0.0  # training seconds over all sessions of this run
+        # The running mean of ``train.average``: {"count", "first", "last", "generator"}.
+        self.average: dict | None = None
         self._stop = False
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -145,6 +148,7 @@ class Trainer:
             "config": self.config,
             "model_config": asdict(self.model_config),
             "generator": unwrap(self.generator).state_dict(),
+            "average": self.average,
             "critic": unwrap(self.critic).state_dict() if self.critic is not None else None,
             "g_opt": self.g_opt.state_dict(),
             "c_opt": self.c_opt.state_dict() if self.c_opt is not None else None,
@@ -174,6 +178,7 @@ class Trainer:
             unwrap(self.critic).load_state_dict(ckpt["critic"])
             self.c_opt.load_state_dict(ckpt["c_opt"])
         self.step, self.elapsed = int(ckpt["step"]), float(ckpt["elapsed"])
+        self.average = ckpt.get("average")
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         state = json.loads(ckpt["numpy_rng"])
         # Other ranks keep their own stream: offset it by the rank as at the start.
@@ -245,6 +250,38 @@ class Trainer:
         row["total"] = float(total.detach())
         return row
 
+    def _update_average(self) -> None:
+        """Add the generator's weights to the running mean of ``train.average``
+        (``{"start": S, "every": N}``) when the step is S, S + N, S + 2N, ...: stochastic
+        weight averaging (Izmailov et al. 2018). Late in a run the weights wander around a
+        minimum at a small learning rate; their mean sits nearer its centre than any one of
+        them, and evaluation and export use it (:func:`generator_weights`). It draws no random
+        numbers, so a run with it trains exactly the weights of the run without it. BatchNorm
+        statistics are averaged like the weights rather than recomputed."""
+        cfg = self.config["train"].get("average")
+        if not cfg or self.rank != 0:
+            return
+        start, every = int(cfg["start"]), int(cfg["every"])
+        if self.step < start or (self.step - start) % every:
+            return
+        if self.average is not None and self.average["last"] == self.step:
+            return  # already counted (a resumed run starts at a step it saved)
+        weights = unwrap(self.generator).state_dict()
+        if self.average is None:
+            snapshot = {k: v.detach().float().cpu().clone() if v.is_floating_point()
+                        else v.detach().cpu().clone() for k, v in weights.items()}  # fmt: skip
+            self.average = {"count": 1, "first": self.step, "last": self.step,
+                            "generator": snapshot}  # fmt: skip
+            return
+        n = self.average["count"] + 1
+        for k, v in self.average["generator"].items():
+            w = weights[k].detach().cpu()
+            if v.is_floating_point():
+                v += (w.float() - v) / n
+            else:
+                v.copy_(w)
+        self.average.update(count=n, last=self.step)
+
     def _request_stop(self, *_: object) -> None:
         self._stop = True
 
@@ -283,10 +320,12 @@ class Trainer:
             unit="step", dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30,
         )  # fmt: skip
         t0 = time.monotonic()
+        self._update_average()  # a run resumed at (or started from) an averaged step
         while self.step < steps and not self._stop:
             self._apply_phase()
             row = self.train_step(sampler)
             self.step += 1
+            self._update_average()
             now = time.monotonic()
             self.elapsed += now - t0
             t0 = now
@@ -331,6 +370,13 @@ def train(
         print(f"resumed {run_dir} at step {trainer.step}", file=sys.stderr)
     trainer.fit(steps, max_minutes, progress)
     return trainer
+
+
+def generator_weights(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """The generator weights a checkpoint stands for: the ``train.average`` mean when the run
+    keeps one, else the weights it trains."""
+    average = checkpoint.get("average")
+    return average["generator"] if average else checkpoint["generator"]
 
 
 def _due(config: dict, schedule: str, step: int) -> list[dict]:
