@@ -29,8 +29,8 @@ HIFILL = ModelSpec(
     id="hifill",
     label="HiFill",
     description="Thin coarse-to-fine network with attention; contextual residual aggregation "
-    "keeps fills sharp on photos up to 8K. Level with OpenCV Telea on our validation photos "
-    "(ahead for most hole sizes); not yet the default.",
+    "keeps fills sharp on photos up to 8K. Beats OpenCV Telea on our validation photos; the "
+    "default.",
     entry="engine.models.hifill:HiFillModel",
     native_size=512,
     size_multiple=16,
@@ -38,6 +38,7 @@ HIFILL = ModelSpec(
     weights_file="hifill.safetensors",
     strategies=("cra",),
     uses_torch=True,
+    default=True,
     paper="Z. Yi, Q. Tang, S. Azizi, D. Jang, Z. Xu, Contextual Residual Aggregation for Ultra "
     "High-Resolution Image Inpainting, CVPR 2020",
 )
@@ -46,15 +47,13 @@ PCONV = ModelSpec(
     id="pconv",
     label="PConv",
     description="U-Net of partial convolutions (Liu et al. 2018); fills irregular holes from "
-    "the valid pixels only. Beats OpenCV Telea on our validation photos; the default until "
-    "HiFill's weights do.",
+    "the valid pixels only. Beats OpenCV Telea on our validation photos.",
     entry="engine.models.pconv:PConvModel",
     native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
     needs_weights=True,
     weights_file="pconv.safetensors",
     uses_torch=True,
-    default=True,
     paper="G. Liu, F. A. Reda, K. J. Shih, T.-C. Wang, A. Tao, B. Catanzaro, Image Inpainting "
     "for Irregular Holes Using Partial Convolutions, ECCV 2018",
 )
