@@ -65,6 +65,11 @@ class MainWindow(FileOps, QMainWindow):
         self._connect()
         self._restore_settings()
         self._update_actions()
+        # The model shown at start is loaded now, not on the first click: loading imports
+        # torch, which holds the interpreter lock for a few hundred ms (a stall of the window
+        # right after Inpaint otherwise). Changing the model loads it the same way.
+        if self.panel.models.model_id():
+            self.controller.preload(self.panel.models.model_id())
 
     # -- construction ---------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from app.geometry import Rect
 from engine import imageio
 from engine.models import catalog
-from engine.registry import ModelSpec
+from engine.registry import ModelSpec, default_model_id
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -235,6 +235,20 @@ def extra_models(monkeypatch):
     )
     monkeypatch.setattr(catalog, "SPECS", (*catalog.SPECS, multi, missing))
     return multi, missing
+
+
+def test_the_model_shown_at_start_is_loaded_before_the_first_click(
+    qtbot, isolated_settings
+) -> None:
+    from app.main_window import MainWindow
+
+    win = MainWindow(settings=isolated_settings)
+    qtbot.addWidget(win)
+    # The load was asked for in the constructor; its signal arrives once the loop runs.
+    with qtbot.waitSignal(win.controller.modelLoaded, timeout=30_000) as loaded:
+        win.show()
+    assert loaded.args == [win.panel.models.model_id()] == [default_model_id()]
+    win.close()
 
 
 def test_model_picker_lists_models_and_disables_those_without_weights(qtbot, extra_models) -> None:
