@@ -15,6 +15,11 @@ HiFill (Yi et al., CVPR 2020), section 3.1, done for any model and any aspect ra
 4. Each hole cell's residual is the score-weighted sum of the context cells'
    residuals (no learned parameters); ``base + residual`` fills the hole and
    every pixel outside it is the input's, bit for bit.
+5. The fill's border is matched to the photo (:func:`border_shift`): the model
+   fills whole working pixels, so where one straddles the hole's edge the step
+   between its colour and the photo's shows as a line along the edge at full
+   resolution. That step, the photo's mean minus the fill's across the edge on a
+   grid of half a working pixel, is spread into the hole (push-pull) and added.
 
 Step 4 is one matrix product, (hole cells x context cells) @ (context cells x
 cell pixels), run in torch on the engine's device. It is done in chunks of
@@ -36,7 +41,7 @@ import torch.nn.functional as F
 
 from engine.jobs import CancelToken
 from engine.models.base import AttentionScores, InpaintModel
-from engine.models.torch_base import image_to_tensor
+from engine.models.torch_base import image_to_tensor, push_pull
 from engine.strategies import _downscale_mask, _pad_to_multiple, pad_to_shape, run_whole
 
 # Side of a cell in the model's working image (HiFill: 512 / 32 cells).
@@ -45,6 +50,11 @@ LOW_CELL = 16
 CHUNK_BYTES = 48 * 2**20
 # Softmax temperature of scores derived from a fill (as HiFill's ACM).
 SOFTMAX_SCALE = 10.0
+# border_shift works at half a working pixel, on the known pixels within one working
+# pixel of the hole.
+BORDER_STEPS = 2
+# Rows of the full-resolution shift made at a time (bounds BorderShift.apply's buffers).
+STRIP_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,104 @@ def cell_weights(
     return weights, hole_idx, context_idx
 
 
+@dataclass(frozen=True)
+class BorderShift:
+    """What :func:`border_shift` measured: the shift on a coarse grid over ``box``."""
+
+    spread: np.ndarray  # float32 (rows, cols, 3), one value per coarse pixel
+    box: tuple[slice, slice]  # where in the padded photo the grid lies
+    step: int  # side of a coarse pixel, photo pixels
+
+    def apply(self, out: np.ndarray, mask: np.ndarray) -> None:
+        """Add the shift, bilinear at full resolution, to the hole pixels of ``out`` (in place;
+        the photo's other pixels keep their values). A strip of rows at a time."""
+        hole, target = mask[self.box], out[self.box]
+        h, w = hole.shape
+        map_x = ((np.arange(w, dtype=np.float32) + 0.5) / self.step - 0.5)[None]
+        for s0 in range(0, h, STRIP_ROWS):
+            s1 = min(h, s0 + STRIP_ROWS)
+            strip_hole = hole[s0:s1]
+            if not strip_hole.any():
+                continue
+            map_y = ((np.arange(s0, s1, dtype=np.float32) + 0.5) / self.step - 0.5)[:, None]
+            xs, ys = np.broadcast_arrays(map_x, map_y)
+            shift = cv2.remap(
+                self.spread, np.ascontiguousarray(xs), np.ascontiguousarray(ys),
+                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+            )  # fmt: skip
+            strip = target[s0:s1]
+            filled = cv2.add(strip, shift, dtype=cv2.CV_8U)  # rounds and saturates
+            np.copyto(strip, filled, where=strip_hole[..., None])
+
+
+def border_shift(
+    image: np.ndarray, base: np.ndarray, mask: np.ndarray, grid: Grid
+) -> BorderShift | None:
+    """The shift that makes the fill meet the photo without a step at the hole's edge.
+
+    Outside the hole ``out`` is the photo, inside ``base`` plus texture. Near the hole ``base``
+    comes from working pixels the model filled although part of each was known, so the two
+    sides can differ by a few levels, visible as a line tracing the hole at full resolution.
+    On a grid of half a working pixel, each grid pixel the hole's edge runs through measures
+    the step: the photo's mean on its known side minus ``base``'s on its hole side (a
+    texture's detail averages out over the pixel, the step does not). The steps are spread
+    into the hole by push-pull (so its interior takes a smooth mix of those around it) and
+    added to its pixels (:meth:`BorderShift.apply`). All arrays are the padded photo's: uint8
+    (H, W, 3) and bool (H, W). None when there is nothing to shift.
+    """
+    rows, cols = mask.any(axis=1).nonzero()[0], mask.any(axis=0).nonzero()[0]
+    if rows.size == 0:
+        return None
+    step = max(1, round(grid.cell / LOW_CELL / BORDER_STEPS))
+    # The hole's bounding box and a margin of a few coarse pixels, on the coarse grid's lines.
+    pad = 2 * BORDER_STEPS * step
+    y0, x0 = (max(0, int(v) - pad) // step * step for v in (rows[0], cols[0]))
+    y1, x1 = (
+        min(n, int(v) + 1 + pad) for v, n in ((rows[-1], mask.shape[0]), (cols[-1], mask.shape[1]))
+    )
+    box = (slice(y0, y1), slice(x0, x1))
+    hole = mask[box]
+    h, w = hole.shape
+    # Whole coarse pixels only (a ragged last row or column of pixels takes its neighbour's
+    # shift when it is added below).
+    ch, cw = h // step, w // step
+    if ch == 0 or cw == 0:
+        return None
+    rows_per_strip = step * max(1, STRIP_ROWS // step)
+    # Per coarse pixel, in float (a sliver's mean needs more than whole levels): the share of
+    # known pixels, the photo's mean over them and base's mean over the hole's pixels; the
+    # means only where the hole's edge runs through (elsewhere the weight below is 0).
+    share = np.empty((ch, cw), np.float32)
+    photo_side = np.zeros((ch, cw, 3), np.float32)
+    fill_side = np.zeros((ch, cw, 3), np.float32)
+    for s0 in range(0, ch * step, rows_per_strip):
+        s1 = min(ch * step, s0 + rows_per_strip)
+        c0, c1 = s0 // step, s1 // step
+        known = (~hole[s0:s1, : cw * step]).astype(np.float32)
+        share[c0:c1] = cv2.resize(known, (cw, c1 - c0), interpolation=cv2.INTER_AREA)
+        edge = ((share[c0:c1] > 0) & (share[c0:c1] < 1)).any(axis=0).nonzero()[0]
+        if edge.size == 0:
+            continue
+        # The columns of the edge's coarse pixels (whole ones: the x scale is step too).
+        i0, i1 = int(edge[0]), int(edge[-1]) + 1
+        cols = slice(i0 * step, i1 * step)
+        size = (i1 - i0, c1 - c0)
+        part = known[:, cols, None]
+        photo = image[box][s0:s1, cols].astype(np.float32) * part
+        photo_side[c0:c1, i0:i1] = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+        fill = base[box][s0:s1, cols].astype(np.float32) * (1.0 - part)
+        fill_side[c0:c1, i0:i1] = cv2.resize(fill, size, interpolation=cv2.INTER_AREA)
+    # Coarse pixels the hole's edge runs through: the photo's mean on their known side minus
+    # the fill's on their hole side is the step there. Slivers of either side count less.
+    step_there = photo_side / np.maximum(share, 1e-6)[..., None]
+    step_there -= fill_side / np.maximum(1.0 - share, 1e-6)[..., None]
+    weight = 4.0 * share * (1.0 - share)
+    spread = push_pull(
+        torch.from_numpy(step_there).permute(2, 0, 1)[None], torch.from_numpy(weight)[None, None]
+    )[0]
+    return BorderShift(np.ascontiguousarray(spread.permute(1, 2, 0).numpy()), box, step)
+
+
 def run_cra(
     model: InpaintModel,
     image: np.ndarray,
@@ -242,6 +350,7 @@ def run_cra(
         out = image_p.copy()
         out_t = torch.from_numpy(out).to(device)
         base_t = torch.from_numpy(base).to(device)
+        shift = border_shift(image_p, base, mask_p, grid)
         del base
         if len(context_idx) == 0:
             # No context to borrow texture from: the upsampled fill alone.
@@ -253,5 +362,7 @@ def run_cra(
             )  # fmt: skip
         del base_t
         result = out_t.cpu().numpy()
+        if shift is not None:
+            shift.apply(result, mask_p)
         report((i + 1) / len(seeds))
         yield np.ascontiguousarray(result[:h, :w]) if result.shape[:2] != (h, w) else result

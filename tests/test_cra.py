@@ -162,6 +162,44 @@ def test_known_pixels_unchanged_at_8k():
     assert not np.array_equal(out[mask], image[mask])
 
 
+class Brighter(LowResTelea):
+    """Fills its hole 12 levels brighter than the photo around it (a colour error)."""
+
+    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        fill = super().predict(image, mask, seed).astype(int)
+        return np.clip(fill + 12 * mask[..., None], 0, 255).astype(np.uint8)
+
+
+def _border_step(out: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |difference| between the hole's outermost pixels and the known pixels beside them."""
+    inner = mask & ~cv2.erode(mask.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    outer = cv2.dilate(mask.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~mask
+    img = out.astype(np.float32)
+
+    def side_mean(side: np.ndarray) -> np.ndarray:  # over a 7 px window: the step, not texture
+        total = cv2.blur(np.where(side[..., None], img, 0), (7, 7))
+        return total / np.maximum(cv2.blur(side * 1.0, (7, 7)), 1e-6)[..., None]
+
+    a, b = side_mean(inner), side_mean(outer)
+    return float(np.abs(a - b)[inner].mean())
+
+
+def test_the_fill_meets_the_photo_without_a_step_at_the_hole_border(monkeypatch):
+    # A smooth photo at 4x the model's size and a model whose fill is 12 levels too bright:
+    # the border of the hole must not show that step (it would trace the hole as a line).
+    ys, xs = np.mgrid[0:256, 0:384].astype(np.float32)
+    image = np.stack([80 + 60 * xs / 384, 120 + 40 * ys / 256, 100 + 0 * xs], -1).astype(np.uint8)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.ellipse(mask, (190, 130), (90, 60), 20, 0, 360, 1, -1)
+    mask = mask.astype(bool)
+    out = _run(Brighter(), image, mask)
+    assert np.array_equal(out[~mask], image[~mask])
+    assert _border_step(out, mask) < 2.0
+    # Without the matching the step is there (the test can tell).
+    monkeypatch.setattr("engine.cra.border_shift", lambda *args: None)
+    assert _border_step(_run(Brighter(), image, mask), mask) > 8.0
+
+
 def _aggregate_case(hole_cells: int, chunk_bytes: int) -> tuple[np.ndarray, list[int]]:
     rng = np.random.default_rng(3)
     grid = Grid(rows=8, cols=8, cell=32)

@@ -77,28 +77,35 @@ def known_error_correction(
 
     A network also predicts the known pixels, and where it gets their colour wrong it gets the
     hole's colour wrong the same way. The error ``image - fill`` on known pixels is spread into
-    the hole by push-pull: a Gaussian pyramid of the error weighted by knownness, each level
-    half the size of the last; a pixel takes the finest level where at least ``sure`` of its
-    neighbourhood was known, blended into the coarser levels. So the hole's border takes the
-    error right beside it and its interior a smooth mix of the errors around it. ``fill``,
-    ``image`` (N, 3, H, W), ``mask`` (N, 1, H, W), 1 = hole. Returns the corrected fill in
-    [0, 1].
+    the hole by :func:`push_pull`, so the hole's border takes the error right beside it and its
+    interior a smooth mix of the errors around it. ``fill``, ``image`` (N, 3, H, W), ``mask``
+    (N, 1, H, W), 1 = hole. Returns the corrected fill in [0, 1].
     """
-    known = 1.0 - mask
-    # Push: the weighted error and its weight (one 4-channel tensor), blurred and halved down
-    # to a few pixels.
-    levels = [_binomial_blur(torch.cat([(image - fill) * known, known], 1))]
+    offset = push_pull(image - fill, 1.0 - mask, sure)
+    return (fill + offset * mask).clamp(0.0, 1.0)
+
+
+def push_pull(values: torch.Tensor, weight: torch.Tensor, sure: float = 0.05) -> torch.Tensor:
+    """Spread ``values`` (N, C, H, W) known where ``weight`` (N, 1, H, W, in [0, 1]) is > 0
+    over the whole image: a Gaussian pyramid of the weighted values and their weight, each
+    level half the size of the last; a pixel takes the finest level where at least ``sure``
+    of its neighbourhood was known, blended into the coarser levels (normalised convolution
+    at every scale). Where the weight is 1 the result is close to the value itself."""
+    c = values.shape[1]
+    # Push: the weighted values and their weight (one tensor), blurred and halved down to a
+    # few pixels.
+    levels = [_binomial_blur(torch.cat([values * weight, weight], 1))]
     while min(levels[-1].shape[-2:]) > 2:
         levels.append(_binomial_blur(F.avg_pool2d(levels[-1], 2, ceil_mode=True)))
     total = levels[-1].sum((2, 3), keepdim=True)
-    offset = total[:, :3] / total[:, 3:].clamp(min=1e-12)
+    out = total[:, :c] / total[:, c:].clamp(min=1e-12)
     # Pull: from the coarsest level back up.
     for level in reversed(levels):
-        err, weight = level[:, :3], level[:, 3:]
-        coarse = F.interpolate(offset, size=err.shape[-2:], mode="bilinear", align_corners=False)
-        share = (weight / sure).clamp(max=1.0)
-        offset = share * err / weight.clamp(min=1e-12) + (1.0 - share) * coarse
-    return (fill + offset * mask).clamp(0.0, 1.0)
+        val, w = level[:, :c], level[:, c:]
+        coarse = F.interpolate(out, size=val.shape[-2:], mode="bilinear", align_corners=False)
+        share = (w / sure).clamp(max=1.0)
+        out = share * val / w.clamp(min=1e-12) + (1.0 - share) * coarse
+    return out
 
 
 Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
