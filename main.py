@@ -263,8 +263,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import torch
 
-    from engine.bench import run_benchmark
+    from engine.bench import available_models, run_benchmark
 
+    available_models(args.models)  # an unknown or unusable model is an error before any output
     cpu = platform.processor() or platform.machine()
     print(
         f"# bench: {platform.system()} {cpu}, {torch.get_num_threads()} torch threads, "

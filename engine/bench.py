@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.jobs import InpaintRequest
 from engine.pipeline import Engine
-from engine.registry import ModelSpec, list_models, unavailable_reason
+from engine.registry import ModelSpec, get_spec, list_models, unavailable_reason
 from engine.synthetic import hole_mask, photo_like
 
 SIZES: dict[str, tuple[int, int]] = {
@@ -83,9 +84,15 @@ def measure(call: Callable[[], object], device: str) -> tuple[float, float | Non
 
 
 def available_models(model_ids: list[str] | None = None) -> list[ModelSpec]:
-    specs = [s for s in list_models() if unavailable_reason(s) is None]
-    if model_ids:
-        specs = [s for s in specs if s.id in model_ids]
+    """Every model that can run here, or the ones named (in that order; ``"a,b"`` counts as
+    two): a named model that is unknown or cannot run is an error, never a silent skip."""
+    if not model_ids:
+        return [s for s in list_models() if unavailable_reason(s) is None]
+    specs = [get_spec(i) for ids in model_ids for i in ids.split(",") if i]
+    for spec in specs:
+        reason = unavailable_reason(spec)
+        if reason is not None:
+            raise EngineError(f"{spec.id} cannot run here: {reason}")
     return specs
 
 

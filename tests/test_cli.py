@@ -156,6 +156,13 @@ def test_models_json_lists_the_registry() -> None:
         assert m["available"] == (m["reason"] is None)
 
 
+def test_bench_refuses_a_model_it_does_not_know() -> None:
+    # A typo must not give an empty table and exit 0.
+    proc = run_cli("bench", "--models", "telea", "nope", "--sizes", "512", "--repeat", "1")
+    assert proc.returncode == 2
+    assert "Unknown model 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_bench_prints_a_row_per_case() -> None:
     proc = run_cli("bench", "--models", "telea", "--sizes", "512", "--repeat", "1")
     assert proc.returncode == 0, proc.stderr
