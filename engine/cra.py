@@ -50,8 +50,8 @@ LOW_CELL = 16
 CHUNK_BYTES = 48 * 2**20
 # Softmax temperature of scores derived from a fill (as HiFill's ACM).
 SOFTMAX_SCALE = 10.0
-# border_shift works at half a working pixel, on the known pixels within one working
-# pixel of the hole.
+# border_shift measures the step at the hole's edge on a grid of 1 / BORDER_STEPS of a
+# working pixel.
 BORDER_STEPS = 2
 # Rows of the full-resolution shift made at a time (bounds BorderShift.apply's buffers).
 STRIP_ROWS = 256
@@ -248,7 +248,7 @@ def border_shift(
 ) -> BorderShift | None:
     """The shift that makes the fill meet the photo without a step at the hole's edge.
 
-    Outside the hole ``out`` is the photo, inside ``base`` plus texture. Near the hole ``base``
+    Outside the hole the result is the photo, inside ``base`` plus texture. Near the hole ``base``
     comes from working pixels the model filled although part of each was known, so the two
     sides can differ by a few levels, visible as a line tracing the hole at full resolution.
     On a grid of half a working pixel, each grid pixel the hole's edge runs through measures

@@ -4,7 +4,7 @@ Run directory layout (``runs/<name>/``)::
 
     config.json            the exact config of the run (also inside every checkpoint)
     checkpoints/last.pt    generator, critic, optimisers, RNG states, step, elapsed time, and
-                           the weight average of ``train.average`` (see :meth:`Trainer.fit`)
+                           the weight average of ``train.average`` (see ``Trainer._update_average``)
     log.csv                one row per logging interval
     loss.png               loss curves drawn from log.csv
 
@@ -179,6 +179,8 @@ class Trainer:
             self.c_opt.load_state_dict(ckpt["c_opt"])
         self.step, self.elapsed = int(ckpt["step"]), float(ckpt["elapsed"])
         self.average = ckpt.get("average")
+        if self.average is not None:  # kept on the CPU whatever device the run resumes on
+            self.average["generator"] = {k: v.cpu() for k, v in self.average["generator"].items()}
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         state = json.loads(ckpt["numpy_rng"])
         # Other ranks keep their own stream: offset it by the rank as at the start.
