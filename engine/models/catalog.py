@@ -29,8 +29,7 @@ HIFILL = ModelSpec(
     id="hifill",
     label="HiFill",
     description="Thin coarse-to-fine network with attention; contextual residual aggregation "
-    "keeps fills sharp on photos up to 8K. Beats OpenCV Telea on our validation photos; the "
-    "default.",
+    "keeps fills sharp on photos up to 8K. Beats OpenCV Telea on our validation photos.",
     entry="engine.models.hifill:HiFillModel",
     native_size=512,
     size_multiple=16,
