@@ -158,7 +158,8 @@ def test_export_keeps_other_manifest_entries(trained, tmp_path) -> None:
 
 
 def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
-    """reproduce = (fetch skipped: data present) + train + evaluate + export, from the manifest."""
+    """reproduce = (fetch skipped: data present) + train + evaluate + export, from the manifest
+    (with a weight average, as HiFill's recipe has)."""
     from training.export import reproduce
     from training.fetch import write_manifest
 
@@ -167,18 +168,20 @@ def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
     write_manifest(data)
     weights = tmp_path / "weights"
     weights.mkdir()
-    config = tiny_config("dfnet", data, steps=2)
+    config = tiny_config("dfnet", data, steps=2, average={"start": 1, "every": 1})
     (weights / "manifest.json").write_text(json.dumps({"dfnet": {"config": config}}))
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(weights))
     monkeypatch.chdir(tmp_path)
     assert reproduce("dfnet", data, str(tmp_path / "run"), "cpu") == 0
     entry = json.loads((weights / "manifest.json").read_text())["dfnet"]
     assert entry["training"]["steps"] == 2 and entry["config"]["model_config"]["width"] == 0.03125
+    assert entry["training"]["average"]["text"] == "mean of the weights at 2 steps from 1 to 2"
     model = DFNetModel(get_spec("dfnet"))
     model.load(verified_weights_path(get_spec("dfnet")))
     table = (tmp_path / "run" / "eval.md").read_text()
     # Six bins in the metrics table and six in the border / interior split.
     assert table.count("| (0.") == 12 and "dfnet border / interior" in table
+    assert table.startswith("Evaluation of dfnet (step-2, mean of the weights at 2 steps")
 
 
 def test_a_learned_default_model_meets_the_quality_bar() -> None:
