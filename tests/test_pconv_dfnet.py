@@ -184,6 +184,32 @@ def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
     assert table.startswith("Evaluation of dfnet (step-2, mean of the weights at 2 steps")
 
 
+def test_an_interrupted_reproduce_exports_nothing(tmp_path, monkeypatch) -> None:
+    from training import trainer as trainer_module
+    from training.export import reproduce
+    from training.fetch import write_manifest
+
+    data = tmp_path / "data"
+    synthetic_images(data / "images" / "synthetic", count=12, size=128)
+    write_manifest(data)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    manifest = json.dumps({"dfnet": {"config": tiny_config("dfnet", data, steps=4)}})
+    (weights / "manifest.json").write_text(manifest)
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(weights))
+    monkeypatch.chdir(tmp_path)
+    fit = trainer_module.Trainer.fit
+
+    def stopped_after_two(self, steps=None, max_minutes=None, progress=True):  # as on SIGTERM
+        return fit(self, 2, max_minutes, progress)
+
+    monkeypatch.setattr(trainer_module.Trainer, "fit", stopped_after_two)
+    assert reproduce("dfnet", data, str(tmp_path / "run"), "cpu") == 1
+    assert not (weights / "dfnet.safetensors").exists()
+    assert (weights / "manifest.json").read_text() == manifest
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()  # resumable
+
+
 def test_a_learned_default_model_meets_the_quality_bar() -> None:
     from engine.registry import default_model_id, manifest
 

@@ -162,7 +162,15 @@ def reproduce(model_id: str, data: Path, run: str | None, device: str | None) ->
     config = json.loads(json.dumps(config))
     config["data"]["root"] = str(data)
     run_dir = Path(run) if run else Path("runs") / f"reproduce-{model_id}"
-    train(config, run_dir, data, resume=True, device=device)
+    trainer = train(config, run_dir, data, resume=True, device=device)
+    steps = int(config["train"]["steps"])
+    if trainer.step < steps:
+        # Stopped (Ctrl+C, SIGTERM): a part-trained network must never replace shipped weights.
+        print(
+            f"stopped at step {trainer.step} of {steps}; run the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
     args = build_parser().parse_args(["evaluate", "--model", model_id, "--run-dir", str(run_dir)])
     rc = args.func(args)
     if rc:
