@@ -263,16 +263,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import torch
 
-    from engine.bench import available_models, run_benchmark
+    from engine.bench import run_benchmark
 
-    available_models(args.models)  # an unknown or unusable model is an error before any output
+    # An unknown or unusable model is an error here, before any output.
+    rows = run_benchmark(args.models, args.sizes, args.device, args.strategy, args.repeat)
     cpu = platform.processor() or platform.machine()
     print(
         f"# bench: {platform.system()} {cpu}, {torch.get_num_threads()} torch threads, "
         f"{__import__('os').cpu_count()} cores, torch {torch.__version__}"
     )
     print("model          size        strategy  device  load s  median s   min s  peak MB  GPU MB")
-    for row in run_benchmark(args.models, args.sizes, args.device, args.strategy, args.repeat):
+    for row in rows:
         load = f"{row.load_s:6.2f}" if row.load_s is not None else "     -"
         peak = f"{row.peak_mb:7.0f}" if row.peak_mb is not None else "      ?"
         gpu = f"{row.gpu_peak_mb:6.0f}" if row.gpu_peak_mb is not None else "     -"

@@ -103,13 +103,20 @@ def run_benchmark(
     strategy: str = "auto",
     repeat: int = 3,
 ) -> Iterator[BenchRow]:
-    """Yield one row per (model, size): load time (first size only), inpaint times, peak memory."""
+    """One row per (model, size), as they are measured: load time (first size only), inpaint
+    times, peak memory. The models are looked up now, so a bad id raises before any row."""
+    return _rows(available_models(model_ids), sizes, device, strategy, repeat)
+
+
+def _rows(
+    specs: list[ModelSpec], sizes: list[str] | None, device: str, strategy: str, repeat: int
+) -> Iterator[BenchRow]:
     cases = {name: SIZES[name] for name in (sizes or list(SIZES))}
     images = {
         name: (photo_like(h, w, seed=1), hole_mask(h, w, 0.12, 4, seed=1))
         for name, (h, w) in cases.items()
     }
-    for spec in available_models(model_ids):
+    for spec in specs:
         runner = Engine(max_models=1)
         load_s, _, _ = measure(lambda e=runner, s=spec: e.load(s.id, device), "cpu")
         for name, (image, mask) in images.items():
