@@ -269,12 +269,11 @@ class Trainer:
         if self.average is not None and self.average["last"] == self.step:
             return  # already counted (a resumed run starts at a step it saved)
         weights = unwrap(self.generator).state_dict()
-        if self.average is None:
-            snapshot = {k: v.detach().float().cpu().clone() if v.is_floating_point()
-                        else v.detach().cpu().clone() for k, v in weights.items()}  # fmt: skip
-            self.average = {"count": 1, "first": self.step, "last": self.step,
-                            "generator": snapshot}  # fmt: skip
-            return
+        if self.average is None:  # an empty mean: the first update below makes it a copy
+            zeros = {k: torch.zeros_like(v, device="cpu", dtype=torch.float32)
+                     if v.is_floating_point() else torch.zeros_like(v, device="cpu")
+                     for k, v in weights.items()}  # fmt: skip
+            self.average = {"count": 0, "first": self.step, "generator": zeros}
         n = self.average["count"] + 1
         for k, v in self.average["generator"].items():
             w = weights[k].detach().cpu()
