@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="high-resolution strategy: auto, original, resize, crop, or a model's own (e.g. cra)",
     )
+    inpaint.add_argument(
+        "--texture",
+        action="store_true",
+        help="rebuild a learned model's fill from the photo's own patches (sharper texture)",
+    )
     inpaint.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
     models = commands.add_parser("models", help="list the models and their weights")
@@ -194,6 +199,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 device=args.device,
                 strategy=args.strategy,
+                texture=args.texture,
             )
             result = engine.run(request)
             for out, image in zip(outs, result.images, strict=True):
@@ -205,8 +211,10 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
             progress.write(f"error: {exc}", file=sys.stderr)
             continue
         h, w = photo.pixels.shape[:2]
+        texture = " + texture" if result.texture else ""
         line = (
-            f"{photo_path.name}: {w}x{h}, {result.model_id} ({result.strategy}, {result.device}) "
+            f"{photo_path.name}: {w}x{h}, {result.model_id}{texture} "
+            f"({result.strategy}, {result.device}) "
             f"in {result.timings['total']:.2f} s -> {', '.join(str(o) for o in outs)}"
         )
         if folder_mode:

@@ -79,7 +79,14 @@ class InpaintController(QObject):
         """The history step holding the current (or last) job's applied sample."""
         return self._last_step
 
-    def start(self, doc: Document, model_id: str, samples: int = 1, strategy: str = "auto") -> int:
+    def start(
+        self,
+        doc: Document,
+        model_id: str,
+        samples: int = 1,
+        strategy: str = "auto",
+        texture: bool = False,
+    ) -> int:
         """Inpaint ``doc``'s mask with ``model_id``; returns the job id.
 
         Raises :class:`EngineError` (e.g. an empty mask) and RuntimeError when
@@ -96,6 +103,7 @@ class InpaintController(QObject):
             model_id=model_id,
             samples=samples if spec.multi_sample else 1,
             strategy=strategy,
+            texture=texture and spec.native_size is not None,
         )
         self._job = _Job(request, doc, f"Inpaint with {spec.label}")
         self._last_step = None

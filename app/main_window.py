@@ -363,6 +363,7 @@ class MainWindow(FileOps, QMainWindow):
                 self.panel.models.model_id(),
                 self.panel.sample_count(),
                 self.panel.strategy.currentText(),
+                self.panel.texture.isChecked(),
             )
         except EngineError as exc:
             self.panel.set_progress(0, str(exc))
@@ -385,7 +386,8 @@ class MainWindow(FileOps, QMainWindow):
         h, w = result.images[0].shape[:2]
         total = result.timings.get("total", 0.0)
         label = get_spec(result.model_id).label
-        text = f"{label}: {w}×{h} in {total:.2f} s ({result.strategy}, {result.device})"
+        texture = " + texture" if result.texture else ""
+        text = f"{label}{texture}: {w}×{h} in {total:.2f} s ({result.strategy}, {result.device})"
         self.run_label.setText(f"Last run: {w}×{h}, {total:.2f} s")
         self.panel.set_progress(100, text)
         self.statusBar().showMessage(text, 10000)

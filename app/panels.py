@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
@@ -99,6 +100,8 @@ class InpaintPanel(QWidget):
         self.samples.setToolTip("How many different fills to draw (multi-sample models only)")
         self.strategy = QComboBox()
         self.strategy.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.texture = QCheckBox("Photo texture")
+        self.texture.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.inpaint_button = action_button(inpaint, text=True)
         self.inpaint_button.setMinimumHeight(34)
         self.inpaint_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -116,6 +119,7 @@ class InpaintPanel(QWidget):
         form.addRow(self.description)
         form.addRow("Samples", self.samples)
         form.addRow("Strategy", self.strategy)
+        form.addRow(self.texture)
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.cancel_button)
@@ -140,6 +144,14 @@ class InpaintPanel(QWidget):
             "How many different fills to draw"
             if multi
             else "This model gives one fill per run (it is not multi-sample)"
+        )
+        learned = bool(spec and spec.native_size is not None)
+        self.texture.setEnabled(learned)
+        self.texture.setToolTip(
+            "Rebuild the model's fill from the photo's own patches: texture instead of a "
+            "smooth fill, at some cost in time"
+            if learned
+            else "This method already works on the photo's own pixels at full resolution"
         )
         current = self.strategy.currentText() or "auto"
         names = list(strategies_for(spec)) if spec else ["auto"]

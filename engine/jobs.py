@@ -41,6 +41,9 @@ class InpaintRequest:
         device: ``auto`` (CUDA, then Apple MPS, then CPU), ``cpu``, ``cuda`` or ``mps``.
         strategy: high-resolution strategy, one of :data:`STRATEGIES` (models
             may add more, e.g. ``cra``).
+        texture: rebuild the model's fill from the photo's own patches
+            (:mod:`engine.texture`); learned models only (classical ones already
+            work at full resolution).
         job_id: identifies the job in every message about it.
     """
 
@@ -51,6 +54,7 @@ class InpaintRequest:
     seed: int = 0
     device: str = "auto"
     strategy: str = "auto"
+    texture: bool = False
     job_id: int = field(default_factory=next_job_id)
 
     def __post_init__(self) -> None:
@@ -114,6 +118,7 @@ class InpaintResult:
     strategy: str
     device: str
     timings: dict[str, float]
+    texture: bool = False
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.device import resolve_device
-from engine.errors import EngineError, ImageTooLargeError, OutOfMemoryError
+from engine.errors import EngineError, ImageTooLargeError, InvalidInputError, OutOfMemoryError
 from engine.jobs import (
     CancelToken,
     InpaintRequest,
@@ -133,6 +133,15 @@ class Engine:
         load_share = 0.0 if cached else _LOAD_SHARE
         emit("loading", 0.0, "" if cached else f"Loading {spec.label}…")
         model = self.load(spec.id, request.device)
+        if request.texture:
+            if spec.native_size is None:
+                raise InvalidInputError(
+                    f"{spec.label} works at full resolution; the texture stage refines the "
+                    "fills of learned models only."
+                )
+            from engine.texture import TextureRefined  # imports torch: only when used
+
+            model = TextureRefined(model)
         loaded = time.perf_counter()
         if cancel is not None:
             cancel.check()
@@ -175,6 +184,7 @@ class Engine:
             seeds=tuple(seeds),
             strategy=strategy,
             device=model.device,
+            texture=request.texture,
             timings={
                 "load": loaded - started,
                 "inpaint": finished - loaded,

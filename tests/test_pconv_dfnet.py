@@ -180,8 +180,10 @@ def test_reproduce_chain_with_a_tiny_recipe(tmp_path, monkeypatch) -> None:
     model.load(verified_weights_path(get_spec("dfnet")))
     table = (tmp_path / "run" / "eval.md").read_text()
     # Six bins in the metrics table and six in the border / interior split.
-    assert table.count("| (0.") == 12 and "dfnet border / interior" in table
-    assert table.startswith("Evaluation of dfnet (step-2, mean of the weights at 2 steps")
+    # Three tables of the validation split (pixels, deep / detail, border / interior).
+    assert table.count("| (0.") == 18 and "dfnet border / interior" in table
+    assert "dfnet deep / detail" in table and "patchmatch deep / detail" in table
+    assert table.startswith("# Evaluation of dfnet (step-2, mean of the weights at 2 steps")
 
 
 def test_an_interrupted_reproduce_exports_nothing(tmp_path, monkeypatch) -> None:

@@ -92,13 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", choices=["on", "off", "auto"], help="bf16 autocast")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="L1/PSNR/SSIM by hole-ratio bin vs the classical models")
+    p = sub.add_parser(
+        "evaluate",
+        help="L1/SSIM, deep-feature distance and detail by hole-ratio bin vs the classical models",
+    )
     common(p)
     p.add_argument("--data", type=Path, help="image folder (default: the run's config)")
     p.add_argument("--weights", type=Path, help="evaluate an exported .safetensors instead")
     p.add_argument("--size", type=int, help="evaluation image side (default config, 512)")
     p.add_argument("--cases", type=int, help="masks per image and bin (default config, 2)")
     p.add_argument("--out", type=Path, help="markdown table path (default RUN/eval.md)")
+    p.add_argument(
+        "--split", choices=["val", "test", "both"], default="both",
+        help="validation, the held-out test split, or both (default)",
+    )  # fmt: skip
+    p.add_argument(
+        "--texture", choices=["off", "on", "both"], default="both",
+        help="the model's fill as it is, through the texture stage, or both (default)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write resources/weights/MODEL.safetensors + manifest entry")

@@ -24,7 +24,7 @@ from training.masks import training_mask
 
 
 def list_split(root: Path, split: str) -> list[Path]:
-    """Image files of ``split`` ('train' or 'val') under ``root``, sorted."""
+    """Image files of ``split`` ('train', 'val' or 'test') under ``root``, sorted."""
     root = Path(root)
     manifest = root / "manifest.json"
     if manifest.is_file():

@@ -1,11 +1,14 @@
-"""``evaluate``: L1, PSNR and SSIM by hole-ratio bin, learned model vs the classical peers.
+"""``evaluate``: the learned model against the classical peers, by hole-ratio bin.
 
-Cases: every validation image, resized so its shorter side is ``size`` and centre-cropped to
-a square, times ``cases`` fixed masks per PConv bin (:func:`training.masks.eval_mask`). Every
-model fills the same cases through the engine's own ``predict`` (the exact inference path of
-the app); metrics are computed on the composite (known pixels from the photo) over the
-whole image, in [0, 1] for L1, as in the PConv paper. Telea and Navier-Stokes results are
-cached per case, since they never change.
+Cases: every image of a split (validation, and the held-out test split that nothing is ever
+chosen on), resized so its shorter side is ``size`` and centre-cropped to a square, times
+``cases`` fixed masks per PConv bin (:func:`training.masks.eval_mask`). Every model fills
+the same cases through the engine's own ``predict`` (the exact inference path of the app);
+metrics are computed on the composite (known pixels from the photo) over the whole image:
+L1 in [0, 1], PSNR and SSIM as in the PConv paper, and what pixel errors miss, the
+deep-feature distance and the hole's detail ratio (:mod:`training.quality`). The classical
+peers' results (Telea, Navier-Stokes, PatchMatch) are cached per case, since they never
+change. Each split gets a contact sheet (masked | peers | model | truth) to look at.
 """
 
 from __future__ import annotations
@@ -22,16 +25,22 @@ import numpy as np
 import torch
 
 from engine.models.base import InpaintModel
-from engine.models.classical import ClassicalModel
 from engine.registry import get_spec
 from training.data import center_square, list_split, read_rgb
 from training.masks import BINS, bin_label, eval_mask
+from training.quality import DeepFeatureDistance, detail_ratio
 
-CLASSICAL = ("telea", "navier-stokes")
+CLASSICAL = ("telea", "navier-stokes", "patchmatch")
+SPLITS = ("val", "test")
+SPLIT_NAMES = {"val": "validation", "test": "test"}
 BIN_LABELS = tuple(bin_label(b) for b in BINS)
 # What :func:`evaluate` reports per case, in this order (classical caches without all of
 # them are recomputed).
-VALUES = ("l1", "psnr", "ssim", "border_l1", "interior_l1")
+VALUES = ("l1", "psnr", "ssim", "border_l1", "interior_l1", "deep", "detail")
+DEEP, DETAIL = VALUES.index("deep"), VALUES.index("detail")
+# Tiles of the contact sheet (px) and the bins its rows show (one case each).
+SHEET_TILE = 256
+SHEET_BINS = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,10 @@ class Case:
         return f"{self.name}|{self.image.shape[0]}|{self.bin_index}|{self.case}"
 
 
-def evaluation_cases(root: Path, size: int = 512, cases: int = 2) -> list[Case]:
-    """All cases of the validation split of ``root`` (deterministic)."""
+def evaluation_cases(root: Path, size: int = 512, cases: int = 2, split: str = "val") -> list[Case]:
+    """All cases of ``split`` ('val' or 'test') of ``root`` (deterministic)."""
     out = []
-    for path in list_split(Path(root), "val"):
+    for path in list_split(Path(root), split):
         image = center_square(read_rgb(path), size)
         name = path.relative_to(root).as_posix()
         for b in range(len(BINS)):
@@ -106,6 +115,12 @@ def composite(model: InpaintModel, case: Case) -> np.ndarray:
     return np.where(case.mask[..., None], out, case.image)
 
 
+def classical_model(model_id: str) -> InpaintModel:
+    """The engine's classical model ``model_id`` (one of :data:`CLASSICAL`)."""
+    spec = get_spec(model_id)
+    return spec_class(spec)(spec)
+
+
 def model_from_checkpoint(model_id: str, checkpoint: Path) -> InpaintModel:
     """The engine's model for ``model_id`` with the generator weights of a training checkpoint."""
     from training.recipes import get_recipe
@@ -140,26 +155,31 @@ def evaluate(
     models: dict[str, InpaintModel],
     cases: list[Case],
     cache: Path | None = None,
-    samples_dir: Path | None = None,
+    sheet: Path | None = None,
+    judge: DeepFeatureDistance | None = None,
 ) -> dict[str, dict[str, list[float]]]:
-    """Mean (L1, PSNR, SSIM, border L1, interior L1) per model label and bin label, plus the
-    seconds per case (see :func:`metrics` and :func:`border_l1`).
+    """Mean :data:`VALUES` per model label and bin label (and "all"), plus the seconds per
+    case (see :func:`metrics`, :func:`border_l1` and :mod:`training.quality`).
 
     Models named like the classical ones are looked up in / stored to ``cache``. With
-    ``samples_dir``, side-by-side PNGs of six images (every bin) are written there.
+    ``sheet``, a contact sheet of fixed cases (:func:`sheet_cases`) is written there.
     """
+    judge = judge or DeepFeatureDistance()
     cached = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     sums: dict[str, dict[str, list[list[float]]]] = {m: {} for m in models}
     timing: dict[str, float] = dict.fromkeys(models, 0.0)
-    shown = sorted({c.name for c in cases})[:: max(1, len({c.name for c in cases}) // 6)][:6]
+    shown = sheet_cases(cases)
+    rows: list[tuple[Case, list[np.ndarray]]] = []
     for case in cases:
         label_bin = BIN_LABELS[case.bin_index]
         row = []
         for label, model in models.items():
             key = f"{label}|{case.key}"
+            result = None
             if label in CLASSICAL and len(cached.get(key, ())) == len(VALUES):
                 values = cached[key]
-                result = None
+                if case.key in shown:
+                    result = composite(model, case)
             else:
                 t0 = time.perf_counter()
                 result = composite(model, case)
@@ -167,16 +187,20 @@ def evaluate(
                 values = [
                     *metrics(result, case.image),
                     *border_l1(result, case.image, case.mask),
+                    judge(result, case.image),
+                    detail_ratio(result, case.image, case.mask),
                 ]
                 if label in CLASSICAL:
                     cached[key] = values
             sums[label].setdefault(label_bin, []).append(values)
             row.append(result)
-        if samples_dir is not None and case.case == 0 and case.name in shown:
-            save_sample(samples_dir, case, models, row)
+        if case.key in shown:
+            rows.append((case, row))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(cached))
+    if sheet is not None and rows:
+        write_contact_sheet(sheet, list(models), rows)
     out: dict[str, dict[str, list[float]]] = {}
     for label, per_bin in sums.items():
         out[label] = {b: np.mean(v, axis=0).tolist() for b, v in per_bin.items()}
@@ -185,18 +209,49 @@ def evaluate(
     return out
 
 
-def save_sample(folder: Path, case: Case, models: dict, results: list) -> None:
-    """Save masked input | each model's composite | original side by side as a PNG."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shown = case.image.copy()
-    shown[case.mask] = 255
-    tiles = [shown]
-    for model, result in zip(models.values(), results, strict=True):
-        tiles.append(result if result is not None else composite(model, case))
-    tiles.append(case.image)
-    name = Path(case.name).stem
-    strip = np.concatenate(tiles, axis=1)
-    cv2.imwrite(str(folder / f"{name}_bin{case.bin_index}.png"), strip[:, :, ::-1])
+def sheet_cases(cases: list[Case]) -> list[str]:
+    """Keys of the contact sheet's cases: one per bin of :data:`SHEET_BINS`, each from a
+    different image (spread over the split), mask 0. Fixed for a split and size."""
+    names = sorted({c.name for c in cases})
+    keys = {c.key for c in cases}
+    picked = []
+    for row, b in enumerate(SHEET_BINS):
+        name = names[(row * max(1, len(names) // len(SHEET_BINS))) % len(names)] if names else ""
+        key = next((k for k in keys if k.startswith(f"{name}|") and k.endswith(f"|{b}|0")), None)
+        if key is not None:
+            picked.append(key)
+    return picked
+
+
+def write_contact_sheet(
+    path: Path, labels: list[str], rows: list[tuple[Case, list[np.ndarray]]]
+) -> None:
+    """One PNG: a row per case (masked input | each model's composite | truth), a header
+    naming the columns, each row labelled with its image and hole ratio."""
+    tile = SHEET_TILE
+    header = 28
+
+    def fit(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
+
+    def text(canvas: np.ndarray, words: str, x: int, y: int) -> None:
+        cv2.putText(canvas, words, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3)
+        cv2.putText(canvas, words, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+
+    columns = ["masked", *labels, "truth"]
+    sheet = np.full((header + tile * len(rows), tile * len(columns), 3), 40, np.uint8)
+    for c, name in enumerate(columns):
+        text(sheet, name, c * tile + 6, 19)
+    for r, (case, results) in enumerate(rows):
+        masked = case.image.copy()
+        masked[case.mask] = 255
+        y = header + r * tile
+        for c, image in enumerate([masked, *results, case.image]):
+            sheet[y : y + tile, c * tile : (c + 1) * tile] = fit(image)
+        share = f"{case.mask.mean():.0%} hole"
+        text(sheet, f"{Path(case.name).stem[:24]}, {share}", 6, y + tile - 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet[:, :, ::-1])
 
 
 def _bin_table(labels: list[str], column: str, cell) -> str:
@@ -270,17 +325,91 @@ def meets_quality_bar(results: dict, model: str, reference: str = "telea") -> bo
     return bool(matches and all(beats[b] for b in rest))
 
 
+def texture_table(results: dict[str, dict[str, list[float]]], reference: str = "patchmatch") -> str:
+    """One row per bin: deep-feature distance / detail ratio of every model; bold where a
+    learned model is closer to the photo than ``reference`` with a detail ratio in
+    [0.7, 1.3] (the texture bar)."""
+
+    def cell(m: str, b: str) -> str:
+        if b not in results[m]:
+            return "–"
+        deep, detail = results[m][b][DEEP], results[m][b][DETAIL]
+        text = f"{deep:.3f} / {detail:.2f}"
+        ref = results.get(reference, {}).get(b)
+        wins = ref is not None and deep < ref[DEEP] and 0.7 <= detail <= 1.3
+        return f"**{text}**" if m not in CLASSICAL and wins else text
+
+    return _bin_table(list(results), "deep / detail", cell)
+
+
+def evaluate_split(
+    models: dict[str, InpaintModel],
+    data: Path,
+    split: str,
+    size: int,
+    n_cases: int,
+    sheet: Path,
+    judge: DeepFeatureDistance,
+) -> dict | None:
+    """Evaluate ``models`` on one split; None when the split has no images."""
+    cases = evaluation_cases(data, size, n_cases, split)
+    if not cases:
+        return None
+    results = evaluate(
+        models,
+        cases,
+        cache=Path("runs") / "eval-cache" / f"classical-{size}.json",
+        sheet=sheet,
+        judge=judge,
+    )
+    return {
+        "split": split,
+        "cases": len(cases),
+        "images": len({c.name for c in cases}),
+        "results": results,
+        "table": markdown_table(results),
+        "texture_table": texture_table(results),
+        "border_table": border_table(results),
+        "contact_sheet": str(sheet),
+    }
+
+
+def split_report(model: str, part: dict, data: Path, size: int, n_cases: int) -> str:
+    """The markdown section of one split: the three tables and where the sheet is."""
+    name = SPLIT_NAMES[part["split"]]
+    return (
+        f"## {name.capitalize()} split: {part['images']} images of {data}, {size}x{size}, "
+        f"{n_cases} masks per bin ({part['cases']} cases)\n\n"
+        "L1 / PSNR / SSIM on the composite over the whole image (L1 in [0,1]). "
+        "Bold: beats Telea in L1 and SSIM.\n\n"
+        + part["table"]
+        + "\n\nDeep-feature distance (EfficientNet-Lite2, lower = closer to the photo) / "
+        "detail ratio in the hole (1 = as detailed as the photo). Bold: closer than "
+        "PatchMatch with a detail ratio in [0.7, 1.3].\n\n"
+        + part["texture_table"]
+        + f"\n\nL1 split into the hole's border (within {BORDER_PX} px of a known pixel) and "
+        "its interior:\n\n" + part["border_table"] + f"\n\nContact sheet: {part['contact_sheet']}\n"
+    )
+
+
 def evaluate_cli(args: argparse.Namespace) -> int:
-    """``python -m training evaluate``: snapshot the run's checkpoint, evaluate, write tables."""
+    """``python -m training evaluate``: snapshot the run's checkpoint, evaluate it on the
+    validation and test splits (with and without the texture stage), write tables and
+    contact sheets."""
+    from engine.texture import TextureRefined
+
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model
-    config = json.loads((run_dir / "config.json").read_text()) if run_dir.is_dir() else {}
+    config_file = run_dir / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     ecfg = config.get("evaluate", {})
     size = args.size or int(ecfg.get("size", 512))
     n_cases = args.cases or int(ecfg.get("cases_per_bin", 2))
     data = Path(args.data or config.get("data", {}).get("root", "data/starter"))
     torch.set_num_threads(int(config.get("train", {}).get("threads", 1)))
     info: dict = {"size": size, "cases_per_bin": n_cases, "data": str(data)}
-    if args.weights:
+    if args.model in CLASSICAL:
+        model = classical_model(args.model)
+    elif args.weights:
         model = model_from_weights(args.model, args.weights)
         info["weights"] = str(args.weights)
     else:
@@ -295,36 +424,38 @@ def evaluate_cli(args: argparse.Namespace) -> int:
         info.update(step=step, checkpoint=str(snapshot))
         if ckpt.get("average"):
             info["average"] = average_description(ckpt["average"])
-    models = {args.model: model}
+    models: dict[str, InpaintModel] = {}
+    if args.model not in CLASSICAL and args.texture in ("off", "both"):
+        models[args.model] = model
+    if args.model not in CLASSICAL and args.texture in ("on", "both"):
+        models[f"{args.model}+texture"] = TextureRefined(model)
     for cid in CLASSICAL:
-        models[cid] = ClassicalModel(get_spec(cid))
-    cases = evaluation_cases(data, size, n_cases)
+        models[cid] = model if cid == args.model else classical_model(cid)
     tag = f"step-{info['step']}" if "step" in info else "weights"
     averaged = f", {info['average']['text']}" if "average" in info else ""
-    results = evaluate(
-        models,
-        cases,
-        cache=Path("runs") / "eval-cache" / f"classical-{size}.json",
-        samples_dir=run_dir / "eval" / tag,
-    )
-    info["cases"] = len(cases)
-    info["images"] = len({c.name for c in cases})
-    info["results"] = results
-    info["beats_telea"] = beats_reference(results, args.model)
-    info["table"] = markdown_table(results)
-    info["border_table"] = border_table(results)
+    judge = DeepFeatureDistance()
+    splits = SPLITS if args.split == "both" else (args.split,)
+    sections = []
+    for split in splits:
+        sheet = run_dir / "eval" / tag / f"contact-sheet-{split}.png"
+        part = evaluate_split(models, data, split, size, n_cases, sheet, judge)
+        if part is None:
+            print(f"no {SPLIT_NAMES[split]} images in {data}; skipped")
+            continue
+        info[split] = part
+        sections.append(split_report(args.model, part, data, size, n_cases))
+    if "val" in info:
+        # What export and the manifest read: the validation split.
+        val = info["val"]
+        info.update(cases=val["cases"], images=val["images"], results=val["results"])
+        info.update(table=val["table"], border_table=val["border_table"])
+        if args.model in val["results"]:
+            info["beats_telea"] = beats_reference(val["results"], args.model)
     out = args.out or run_dir / "eval.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"Evaluation of {args.model} ({tag}{averaged}) on {info['images']} validation images "
-        f"of {data}, {size}x{size}, {n_cases} masks per bin ({len(cases)} cases); L1 in [0,1] on "
-        "the composite over the whole image. Bold: beats Telea in L1 and SSIM.\n\n"
-    )
-    border = (
-        f"\n\nThe same L1 split into the hole's border (hole pixels within {BORDER_PX} px of a "
-        "known pixel) and its interior:\n\n" + info["border_table"]
-    )
-    out.write_text(header + info["table"] + border + "\n")
+    header = f"# Evaluation of {args.model} ({tag}{averaged})\n\n"
+    text = header + "\n".join(sections)
+    out.write_text(text)
     (out.with_suffix(".json")).write_text(json.dumps(info, indent=1))
-    print(header + info["table"] + border)
+    print(text)
     return 0

@@ -33,12 +33,17 @@ LXQT = "flowers.png fog.jpg after-the-rain.jpg Butterfly-Kenneth-Wimer.jpg beam.
 OPENCV = "aero1 aero3 aloeL apple baboon board building butterfly ela_original fruits home leuvenA messi5 orange squirrel_cls stuff"  # noqa: E501
 GCOMPRIS = "explore_monuments explore_world_animals explore_farm_animals explore_world_music erase clickgame"  # noqa: E501
 
+# Photos held out as the test split: never trained on, never used to choose a checkpoint
+# or a setting (shared/DATA.md, "More photos"). jigzo-data's puzzle atlases are left out
+# (they would need reassembling).
+TEST_DEBS = ("tuxpaint-data", "puzzle-jigsaw", "sddm-theme-maldives")
 DEBS = (
     "mate-backgrounds",
     "plasma-workspace-wallpapers",
     "lxqt-themes",
     "gcompris-qt-data",
     "opencv-doc",
+    *TEST_DEBS,
 )
 SKIMAGE_NAMES = (
     "astronaut.png",
@@ -70,7 +75,10 @@ def log(message: str) -> None:
 
 
 def split_of(relative: str) -> str:
-    """'train' or 'val' for a file, fixed by a hash of its relative path."""
+    """'train', 'val' or 'test' for a file: 'test' for the photos of :data:`TEST_DEBS`,
+    otherwise fixed by a hash of its relative path."""
+    if relative.removeprefix("images/").split("/", 1)[0] in TEST_DEBS:
+        return "test"
     h = int.from_bytes(hashlib.sha256(relative.encode()).digest()[:4], "little")
     return "val" if h / 2**32 < VALIDATION_SHARE else "train"
 
@@ -109,6 +117,12 @@ def _debian_images(pkg: str, root: Path) -> Iterator[Path]:
         for name in ("graf1", "rubberwhale1", "smarties"):
             yield data / f"{name}.png"
         yield from sorted((share / "doc/opencv-doc/examples/text").glob("scenetext0[1-6].jpg"))
+    elif pkg == "tuxpaint-data":
+        yield from sorted((share / "tuxpaint/templates").glob("*.jpg"))
+    elif pkg == "puzzle-jigsaw":
+        yield from sorted((share / "puzzle-jigsaw/samples").glob("*.jp*g"))
+    elif pkg == "sddm-theme-maldives":
+        yield share / "sddm/themes/maldives/background.jpg"
 
 
 def _gcompris_images(root: Path, out: Path) -> list[Path]:
@@ -264,7 +278,7 @@ def write_manifest(dest: Path) -> dict:
         "name": "inpaint-studio starter photo set",
         "recipe": "python -m training fetch-data DEST (training/fetch.py, shared/DATA.md)",
         "validation_share": VALIDATION_SHARE,
-        "count": {s: sum(e["split"] == s for e in entries) for s in ("train", "val")},
+        "count": {s: sum(e["split"] == s for e in entries) for s in ("train", "val", "test")},
         "files": entries,
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -25,6 +25,16 @@ NAVIER_STOKES = ModelSpec(
     "and Video Inpainting, CVPR 2001",
 )
 
+PATCHMATCH = ModelSpec(
+    id="patchmatch",
+    label="PatchMatch",
+    description="Classical patch copying (Barnes et al. 2009); no weights, rebuilds the hole "
+    "from the photo's own texture. Slow on large holes.",
+    entry="engine.models.classical:PatchMatchModel",
+    paper="C. Barnes, E. Shechtman, A. Finkelstein, D. B. Goldman, PatchMatch: A Randomized "
+    "Correspondence Algorithm for Structural Image Editing, SIGGRAPH 2009",
+)
+
 HIFILL = ModelSpec(
     id="hifill",
     label="HiFill",
@@ -72,4 +82,4 @@ DFNET = ModelSpec(
     "ACM Multimedia 2019",
 )
 
-SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES, PCONV, DFNET, HIFILL)
+SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES, PATCHMATCH, PCONV, DFNET, HIFILL)
