@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--strategy", default="auto")
     bench.add_argument("--repeat", type=int, default=3, help="timed runs per case")
+    bench.add_argument(
+        "--texture", action="store_true", help="learned models with the texture stage"
+    )
     return parser
 
 
@@ -274,7 +277,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from engine.bench import run_benchmark
 
     # An unknown or unusable model is an error here, before any output.
-    rows = run_benchmark(args.models, args.sizes, args.device, args.strategy, args.repeat)
+    rows = run_benchmark(
+        args.models, args.sizes, args.device, args.strategy, args.repeat, args.texture
+    )
     cpu = platform.processor() or platform.machine()
     print(
         f"# bench: {platform.system()} {cpu}, {torch.get_num_threads()} torch threads, "

@@ -102,14 +102,21 @@ def run_benchmark(
     device: str = "auto",
     strategy: str = "auto",
     repeat: int = 3,
+    texture: bool = False,
 ) -> Iterator[BenchRow]:
     """One row per (model, size), as they are measured: load time (first size only), inpaint
-    times, peak memory. The models are looked up now, so a bad id raises before any row."""
-    return _rows(available_models(model_ids), sizes, device, strategy, repeat)
+    times, peak memory. The models are looked up now, so a bad id raises before any row.
+    With ``texture``, learned models run with the texture stage (row ``MODEL+texture``)."""
+    return _rows(available_models(model_ids), sizes, device, strategy, repeat, texture)
 
 
 def _rows(
-    specs: list[ModelSpec], sizes: list[str] | None, device: str, strategy: str, repeat: int
+    specs: list[ModelSpec],
+    sizes: list[str] | None,
+    device: str,
+    strategy: str,
+    repeat: int,
+    texture: bool,
 ) -> Iterator[BenchRow]:
     cases = {name: SIZES[name] for name in (sizes or list(SIZES))}
     images = {
@@ -120,7 +127,10 @@ def _rows(
         runner = Engine(max_models=1)
         load_s, _, _ = measure(lambda e=runner, s=spec: e.load(s.id, device), "cpu")
         for name, (image, mask) in images.items():
-            request = InpaintRequest(image, mask, spec.id, device=device, strategy=strategy)
+            refine = texture and spec.native_size is not None
+            request = InpaintRequest(
+                image, mask, spec.id, device=device, strategy=strategy, texture=refine
+            )
             result = runner.run(request)  # warm-up: first-call allocations, lazy inits
             times, peaks, gpu_peaks = [], [], []
             for _ in range(repeat):
@@ -129,7 +139,7 @@ def _rows(
                 peaks.append(rss)
                 gpu_peaks.append(gpu)
             yield BenchRow(
-                model=spec.id,
+                model=spec.id + ("+texture" if refine else ""),
                 size=f"{image.shape[1]}x{image.shape[0]}",
                 strategy=result.strategy,
                 device=result.device,

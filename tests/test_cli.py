@@ -168,3 +168,28 @@ def test_bench_prints_a_row_per_case() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("telea")]
     assert len(rows) == 1 and "512x512" in rows[0]
+
+
+def test_texture_flag_fills_with_a_learned_model_and_refuses_a_classical_one(tmp_path):
+    image_path, mask_path, image, mask = write_pair(tmp_path, "photo")
+    out = tmp_path / "out.png"
+    proc = run_cli("inpaint", image_path, "--mask", mask_path, "-o", out, "--texture")
+    assert proc.returncode == 0, proc.stderr
+    assert "hifill + texture" in proc.stderr
+    assert_filled(out, image, mask)
+    proc = run_cli(
+        "inpaint", image_path, "--mask", mask_path, "-o", tmp_path / "t.png",
+        "--model", "telea", "--texture",
+    )  # fmt: skip
+    assert_one_line_error(proc, "learned models")
+
+
+def test_patchmatch_is_listed_and_fills_without_weights(tmp_path):
+    proc = run_cli("models")
+    assert proc.returncode == 0
+    assert any(line.startswith("patchmatch ") for line in proc.stdout.splitlines())
+    image_path, mask_path, image, mask = write_pair(tmp_path, "photo")
+    out = tmp_path / "out.png"
+    proc = run_cli("inpaint", image_path, "--mask", mask_path, "-o", out, "--model", "patchmatch")
+    assert proc.returncode == 0, proc.stderr
+    assert_filled(out, image, mask)

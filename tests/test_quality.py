@@ -15,9 +15,7 @@ def textured(h: int = 128, w: int = 128) -> np.ndarray:
     noise = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     y, x = np.mgrid[0:h, 0:w]
     base = np.stack([x * 255 / w, y * 255 / h, np.full((h, w), 128)], -1)
-    return np.clip(0.6 * base + 0.4 * cv2.GaussianBlur(noise, (0, 0), 1.0), 0, 255).astype(
-        np.uint8
-    )
+    return np.clip(0.6 * base + 0.4 * cv2.GaussianBlur(noise, (0, 0), 1.0), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -329,3 +329,25 @@ def test_the_qt_binding_does_not_leak_references_to_none(qapp) -> None:
     from app.compat import leaks_none_references
 
     assert not leaks_none_references()
+
+
+def test_photo_texture_runs_the_texture_stage_for_learned_models_only(
+    qtbot, window, photo_file
+) -> None:
+    window.open_path(photo_file)
+    assert window.panel.models.select("telea")
+    assert not window.panel.texture.isEnabled()
+    if not window.panel.models.select("hifill"):
+        pytest.skip("HiFill's weights are not installed")
+    assert window.panel.texture.isEnabled()
+    window.panel.texture.click()
+    assert window.panel.texture.isChecked()
+    original = window.document.photo
+    rect = paint_hole(window)
+    with qtbot.waitSignal(window.controller.jobFinished, timeout=60_000) as finished:
+        window.act.inpaint.trigger()
+    assert finished.args[0].texture
+    assert window.panel.status.text().startswith("HiFill + texture:")
+    hole = np.zeros(original.shape[:2], bool)
+    hole[rect.slices] = True
+    np.testing.assert_array_equal(window.document.photo[~hole], original[~hole])
