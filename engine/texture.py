@@ -19,6 +19,10 @@ and Irani 2007; Barnes et al. 2009, PatchMatch) that starts from the model's fil
   coherent), votes, and improves the match: exactly while the level is small, else by
   PatchMatch's propagation (a neighbour's match, shifted) and random search around the
   current match, all targets at once. The guide's weight halves at each finer level.
+- The result keeps the model's fill below a scale of about 2 px (Gaussian sigma) and
+  takes only the copies' detail above it: on validation photos this beat the copies
+  alone in deep-feature distance, L1 and SSIM (the copies alone drift from the model's
+  structure wherever the photo holds no exact match).
 - Only hole pixels change; known pixels are never touched (the strategies composite).
 
 Everything runs in torch on the engine's device, deterministic per seed; a cancel is
@@ -59,6 +63,8 @@ class TextureSettings:
         random_tries: random-search candidates per PatchMatch iteration.
         guide: weight of the model's fill against the current estimate at the coarsest
             level (0 = the estimate alone); halves at each finer level.
+        detail_sigma: the result keeps the model's fill below this scale (Gaussian sigma,
+            px) and takes only the copies' detail above it; 0 = the copies alone.
     """
 
     coarse_rounds: int = 3
@@ -66,6 +72,7 @@ class TextureSettings:
     search_iters: int = 2
     random_tries: int = 3
     guide: float = 1.0
+    detail_sigma: float = 2.0
 
 
 DEFAULT_SETTINGS = TextureSettings()
@@ -235,6 +242,22 @@ def _upsample_match(coarse: _Level, match: torch.Tensor, fine: _Level, g) -> tor
     return torch.where(ok, cand, fallback)
 
 
+def _blur(pixels: torch.Tensor, h: int, w: int, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (h*w, 3) pixels (separable, edges reflected)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    taps = torch.arange(-radius, radius + 1, dtype=pixels.dtype, device=pixels.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).repeat(3, 1, 1)
+    grid = pixels.T.reshape(1, 3, h, w)
+    grid = F.conv2d(
+        F.pad(grid, (radius, radius, 0, 0), mode="reflect"), kernel[:, :, None], groups=3
+    )
+    grid = F.conv2d(
+        F.pad(grid, (0, 0, radius, radius), mode="reflect"), kernel[:, :, :, None], groups=3
+    )
+    return grid.reshape(3, -1).T
+
+
 def refine_texture(
     image: np.ndarray,
     mask: np.ndarray,
@@ -298,6 +321,12 @@ def refine_texture(
                 estimate[level.hole] = _vote(level, match, dist)
             guide /= 2
         assert estimate is not None
+        if settings.detail_sigma > 0:
+            # Two bands: the model's structure below the scale, the copies' texture above.
+            finest = levels[-1]
+            low = _blur(finest.pixels, h, w, settings.detail_sigma)
+            high = estimate - _blur(estimate, h, w, settings.detail_sigma)
+            estimate[finest.hole] = (low + high)[finest.hole]
         out = (estimate.clamp(0, 1) * 255 + 0.5).to(torch.uint8).reshape(h, w, 3).cpu().numpy()
     return np.where(mask[..., None], out, image)
 
