@@ -163,14 +163,29 @@ def output_paths(photo: Path, output: Path | None, folder_mode: bool, samples: i
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine import Engine, InpaintRequest, default_model_id, get_spec
+    from engine import (
+        Engine,
+        InpaintRequest,
+        default_model_id,
+        get_spec,
+        list_models,
+        unavailable_reason,
+    )
     from engine.errors import EngineError, ImageWriteError, InvalidInputError
     from engine.imageio import load_image, load_mask, save_image
+    from engine.jobs import check_seeds
 
-    if args.samples < 1:
-        raise InvalidInputError("--samples must be at least 1.")
+    check_seeds(args.seed, args.samples)  # before any file is read, for every photo
     model_id = args.model or default_model_id()
     get_spec(model_id)  # unknown ids fail before any file is read
+    if args.model is None:
+        preferred = next(s for s in list_models())  # the catalog's default comes first
+        if preferred.id != model_id:
+            print(
+                f"note: {preferred.label}, the default model, cannot run "
+                f"({unavailable_reason(preferred)}); using {get_spec(model_id).label}.",
+                file=sys.stderr,
+            )
     pairs = _pairs(args.image, args.mask)
     folder_mode = args.image.is_dir()
     if folder_mode and args.output is not None:
@@ -232,11 +247,19 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import list_models, unavailable_reason
+    from engine.errors import WeightsError
+    from engine.registry import verified_weights_path
     from engine.strategies import strategies_for
 
     rows = []
     for spec in list_models():
         reason = unavailable_reason(spec)
+        if reason is None and spec.needs_weights:
+            # Ready means the file matches the manifest (hashing takes a fraction of a second).
+            try:
+                verified_weights_path(spec)
+            except WeightsError as exc:
+                reason = str(exc)
         rows.append(
             {
                 "id": spec.id,

@@ -8,6 +8,7 @@ arrays of shape ``(H, W)`` with ``True`` meaning *hole* (pixels to replace).
 from __future__ import annotations
 
 import itertools
+import numbers
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,30 @@ from engine.errors import InvalidInputError, JobCancelled, MaskMismatchError
 
 STRATEGIES = ("auto", "original", "resize", "crop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Seeds are 32-bit unsigned (every model's generator and PatchMatch's native code take them).
+MAX_SEED = 2**32 - 1
+MAX_SAMPLES = 64
 
 _job_ids = itertools.count(1)
+
+
+def check_seeds(seed: object, samples: object) -> None:
+    """Raise :class:`InvalidInputError` unless ``samples`` is a whole number from 1 to
+    :data:`MAX_SAMPLES` and the seeds ``seed`` .. ``seed + samples - 1`` are whole numbers
+    from 0 to :data:`MAX_SEED`."""
+    for name, value in (("seed", seed), ("samples", samples)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InvalidInputError(f"The {name} must be a whole number; got {value!r}.")
+    assert isinstance(seed, numbers.Integral) and isinstance(samples, numbers.Integral)
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise InvalidInputError(
+            f"The number of samples must be at least 1 and at most {MAX_SAMPLES}."
+        )
+    if not 0 <= seed <= MAX_SEED - (samples - 1):
+        raise InvalidInputError(
+            f"The seed must be from 0 to {MAX_SEED - (samples - 1)} with {samples} sample(s) "
+            f"(sample i uses seed + i, at most {MAX_SEED}); got {seed}."
+        )
 
 
 def next_job_id() -> int:
@@ -70,8 +93,9 @@ class InpaintRequest:
                 f"The mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                 f"{image.shape[1]}x{image.shape[0]}; they must be the same size."
             )
-        if self.samples < 1:
-            raise InvalidInputError("The number of samples must be at least 1.")
+        check_seeds(self.seed, self.samples)
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "samples", int(self.samples))
         if self.device not in DEVICES:
             raise InvalidInputError(
                 f"Unknown device {self.device!r}; choose one of {', '.join(DEVICES)}."

@@ -25,7 +25,7 @@ from engine.jobs import (
 )
 from engine.models.base import InpaintModel
 from engine.registry import ModelSpec, get_spec, verified_weights_path
-from engine.strategies import choose_strategy, run_strategy
+from engine.strategies import check_strategy, choose_strategy, run_strategy
 
 # Largest supported side of a photo. 8K (7680x4320) is the design target;
 # beyond 16384 px memory use on an ordinary desktop stops being predictable.
@@ -86,7 +86,11 @@ class Engine:
 
     @staticmethod
     def _device_for(spec: ModelSpec, device: str) -> str:
-        return resolve_device(device) if spec.uses_torch else "cpu"
+        if spec.uses_torch:
+            return resolve_device(device)
+        if device != "auto":
+            resolve_device(device)  # a device that is not there is an error for every model
+        return "cpu"
 
     def run(
         self,
@@ -129,10 +133,16 @@ class Engine:
 
         spec = get_spec(request.model_id)
         check_image_size(request.image.shape)
+        check_strategy(spec, request.strategy)
         cached = self.is_loaded(spec.id, request.device)
         load_share = 0.0 if cached else _LOAD_SHARE
         emit("loading", 0.0, "" if cached else f"Loading {spec.label}…")
         model = self.load(spec.id, request.device)
+        if request.mask.all():
+            raise InvalidInputError(
+                "The mask covers the whole photo: no pixel is left to fill the hole from. "
+                "Leave part of the photo unmasked."
+            )
         if request.texture:
             if spec.native_size is None:
                 raise InvalidInputError(

@@ -97,9 +97,15 @@ def _read_manifest(path: Path) -> dict[str, dict]:
     except FileNotFoundError:
         return {}
     try:
-        return _read_manifest_cached(path, mtime)
+        data = _read_manifest_cached(path, mtime)
     except (OSError, ValueError) as exc:
         raise WeightsError(f"The weights manifest {path} cannot be read: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise WeightsError(
+            f"The weights manifest {path} is not a map of model ids to entries; "
+            "reinstall it (resources/weights/manifest.json)."
+        )
+    return data
 
 
 def _specs() -> dict[str, ModelSpec]:

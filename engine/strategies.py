@@ -83,6 +83,15 @@ def strategies_for(spec: ModelSpec) -> tuple[str, ...]:
     return tuple(dict.fromkeys(("auto", *SHARED_STRATEGIES, *spec.strategies)))
 
 
+def check_strategy(spec: ModelSpec, name: str) -> None:
+    """Raise :class:`InvalidInputError` unless ``name`` is a strategy of :func:`strategies_for`."""
+    if name not in strategies_for(spec):
+        choices = ", ".join(strategies_for(spec))
+        raise InvalidInputError(
+            f"Strategy {name!r} is not available for {spec.label}; choose one of {choices}."
+        )
+
+
 def choose_strategy(spec: ModelSpec, image_shape: tuple[int, ...]) -> str:
     """The strategy ``auto`` stands for.
 
@@ -360,7 +369,5 @@ def run_strategy(
         from engine.cra import run_cra  # imports torch: only when used
 
         return run_cra(model, image, mask, seeds, cancel, report)
-    choices = ", ".join(strategies_for(model.spec))
-    raise InvalidInputError(
-        f"Strategy {name!r} is not available for {model.spec.label}; choose one of {choices}."
-    )
+    check_strategy(model.spec, name)
+    raise InvalidInputError(f"Strategy {name!r} has no runner.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +19,16 @@ from main import output_paths
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "main.py"), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -193,3 +198,101 @@ def test_patchmatch_is_listed_and_fills_without_weights(tmp_path):
     proc = run_cli("inpaint", image_path, "--mask", mask_path, "-o", out, "--model", "patchmatch")
     assert proc.returncode == 0, proc.stderr
     assert_filled(out, image, mask)
+
+
+def test_a_mask_over_the_whole_photo_is_refused_not_written_back_unchanged(tmp_path):
+    image_path, _, image, _ = write_pair(tmp_path, "photo")
+    mask_path = tmp_path / "all.png"
+    Image.fromarray(np.full(image.shape[:2], 255, np.uint8)).save(mask_path)
+    for model in ("telea", "navier-stokes"):
+        out = tmp_path / f"{model}.png"
+        proc = run_cli("inpaint", image_path, "--mask", mask_path, "-o", out, "--model", model)
+        assert_one_line_error(proc, "covers the whole photo")
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "model, extra",
+    [
+        ("pconv", ["--seed", "99999999999999999999999"]),
+        ("dfnet", ["--seed", "18446744073709551615", "--samples", "2"]),
+        ("telea", ["--seed", "-1"]),
+        ("telea", ["--seed", "4294967295", "--samples", "2"]),
+    ],
+)
+def test_seeds_out_of_range_are_refused_up_front_in_file_and_folder_mode(tmp_path, model, extra):
+    image_path, mask_path, _, _ = write_pair(tmp_path / "in", "a", tmp_path / "masks")
+    proc = run_cli("inpaint", image_path, "--mask", mask_path, "--model", model, *extra)
+    assert_one_line_error(proc, "seed")
+    proc = run_cli(
+        "inpaint", tmp_path / "in", "--mask", tmp_path / "masks", "-o", tmp_path / "out",
+        "--model", model, *extra,
+    )  # fmt: skip
+    assert_one_line_error(proc, "seed")
+    assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+@pytest.mark.parametrize("text", ["[]", '{"hifill": "abc"}', "7"])
+def test_a_manifest_of_the_wrong_shape_is_a_clear_error(tmp_path, text):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "manifest.json").write_text(text)
+    shutil.copy(ROOT / "resources" / "weights" / "hifill.safetensors", weights)
+    env = {"INPAINT_STUDIO_WEIGHTS": str(weights)}
+    assert_one_line_error(run_cli("models", env=env), "weights manifest")
+    image_path, mask_path, _, _ = write_pair(tmp_path, "photo")
+    proc = run_cli("inpaint", image_path, "--mask", mask_path, env=env)
+    assert_one_line_error(proc, "weights manifest")
+
+
+def test_an_unknown_strategy_is_refused_even_with_an_empty_mask(tmp_path):
+    image_path, _, image, _ = write_pair(tmp_path, "photo")
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.zeros(image.shape[:2], np.uint8)).save(empty)
+    proc = run_cli("inpaint", image_path, "--mask", empty, "--strategy", "bogus")
+    assert_one_line_error(proc, "'bogus'")
+
+
+def test_a_missing_gpu_is_an_error_for_classical_models_too(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    image_path, mask_path, _, _ = write_pair(tmp_path, "photo")
+    proc = run_cli(
+        "inpaint", image_path, "--mask", mask_path, "--model", "telea", "--device", "cuda"
+    )
+    assert_one_line_error(proc, "CUDA")
+
+
+def test_without_the_default_models_weights_the_cli_says_which_model_ran(tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "manifest.json").write_text("{}")
+    image_path, mask_path, image, mask = write_pair(tmp_path, "photo")
+    out = tmp_path / "out.png"
+    proc = run_cli(
+        "inpaint", image_path, "--mask", mask_path, "-o", out,
+        env={"INPAINT_STUDIO_WEIGHTS": str(weights)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "HiFill, the default model, cannot run" in proc.stderr
+    assert (
+        "hifill.safetensors is not installed" in proc.stderr and "using OpenCV Telea" in proc.stderr
+    )
+    assert_filled(out, image, mask)
+
+
+def test_models_reports_a_tampered_weights_file_as_unavailable(tmp_path):
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "resources" / "weights", weights)
+    with open(weights / "hifill.safetensors", "ab") as f:
+        f.write(b"tampered")
+    proc = run_cli("models", "--json", env={"INPAINT_STUDIO_WEIGHTS": str(weights)})
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["id"]: r for r in json.loads(proc.stdout)}
+    assert (
+        not rows["hifill"]["available"]
+        and "does not match the manifest" in rows["hifill"]["reason"]
+    )
+    assert rows["pconv"]["available"]

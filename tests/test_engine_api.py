@@ -245,7 +245,9 @@ def test_unknown_strategy_lists_the_choices():
 
 def test_running_out_of_memory_becomes_a_readable_error(register):
     register(replace(FAKE, id="hungry", entry=f"{__name__}:Exhausting", needs_weights=False))
-    request = InpaintRequest(ramp(16, 24), np.ones((16, 24), bool), "hungry")
+    mask = np.ones((16, 24), bool)
+    mask[0, 0] = False  # a whole-photo mask is refused before the model runs
+    request = InpaintRequest(ramp(16, 24), mask, "hungry")
     with pytest.raises(OutOfMemoryError, match=r"24x16 image with hungry; nothing was changed"):
         Engine().run(request)
 
@@ -303,3 +305,14 @@ def test_missing_cuda_is_an_error_not_a_silent_fallback(register):
 def test_unknown_device_name():
     with pytest.raises(DeviceError, match="Unknown device 'tpu'"):
         resolve_device("tpu")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"seed": 1.5}, {"seed": "7"}, {"samples": 2.5}, {"seed": True}, {"seed": 2**32}, {"seed": -1}],
+)
+def test_bad_seed_and_samples_fields_raise_the_engines_own_error(fields):
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:8] = True
+    with pytest.raises(InvalidInputError):
+        Engine().run(InpaintRequest(ramp(16, 16), mask, "telea", **fields))
