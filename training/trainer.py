@@ -100,11 +100,16 @@ class Trainer:
         self.recipe: Recipe = get_recipe(self.config["model"])
         self.model_config = self.recipe.model_config(model_config_at(0, self.config))
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.generator = self.recipe.build_generator(self.model_config).to(
-            self.device, memory_format=fmt
-        )
+        self.generator = self.recipe.build_generator(self.model_config)
+        if tcfg.get("init_weights"):
+            # Fine-tuning: start from an exported weights file (resume still wins).
+            from safetensors.torch import load_file
+
+            state = load_file(str(tcfg["init_weights"]), device="cpu")
+            self.generator.load_state_dict({k: v.float() for k, v in state.items()})
+        self.generator = self.generator.to(self.device, memory_format=fmt)
         self.critic = (
-            self.recipe.build_critic(self.model_config)
+            self.recipe.build_critic(self.model_config, self.config)
             if self.recipe.uses_critic(self.config)
             else None
         )

@@ -72,8 +72,9 @@ class Recipe:
         """The network that is exported (the engine wrapper's ``build``)."""
         return self.model_class.build(None, model_config)  # type: ignore[arg-type]
 
-    def build_critic(self, model_config: Any) -> nn.Module | None:
-        """An adversarial critic, or None (default: no GAN)."""
+    def build_critic(self, model_config: Any, settings: dict | None = None) -> nn.Module | None:
+        """An adversarial critic for the run with config ``settings``, or None (default: no
+        GAN)."""
         return None
 
     def uses_critic(self, settings: dict) -> bool:

@@ -1,0 +1,156 @@
+"""Adversarial machinery shared by every recipe: a mask-aware patch discriminator, its
+non-saturating loss with R1, discriminator feature matching and DiffAugment.
+
+What LaMa (Suvorov et al. 2022) and DeepFill v2 train with, rather than the WGAN-GP
+global critic at weight 0.001 of HiFill's and DeepFill v1's papers, which is too weak to
+sharpen anything (shared/METHODS.md §6):
+
+- :class:`PatchDiscriminator`: spectrally normalised stride-2 convolutions over the
+  image and its mask; one logit per patch. Patches that see hole pixels of a fake are
+  fake, every other patch is real (the mask is the fake target map), so the known part
+  of a composite does not teach the discriminator anything false.
+- :func:`discriminator_loss`: non-saturating logistic loss plus the R1 penalty
+  (Mescheder et al. 2018), the squared gradient norm on *real* images only.
+- :func:`generator_loss`: the non-saturating loss on the fake patches.
+- :func:`feature_matching`: L1 between the discriminator's features of the fake and of
+  the real image (zero when they are equal), inside the hole.
+- :func:`diff_augment`: the same random colour shift and translation for real and fake
+  before the discriminator sees them (Zhao et al. 2020), so a small photo set does not
+  let it memorise the photos.
+
+Images are (N, 3, H, W) in [0, 1], masks (N, 1, H, W) with 1 = hole.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+
+class PatchDiscriminator(nn.Module):
+    """Mask-aware patch discriminator (spectral norm, LeakyReLU 0.2).
+
+    ``forward`` gives logits (N, 1, H / 2**levels, W / 2**levels) and the features of every
+    level (for :func:`feature_matching`).
+    """
+
+    def __init__(self, channels: int = 32, levels: int = 4) -> None:
+        super().__init__()
+        self.levels = levels
+        blocks = []
+        cin = 4
+        for i in range(levels):
+            cout = channels * min(2**i, 8)
+            blocks.append(
+                nn.Sequential(spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1)), nn.LeakyReLU(0.2))
+            )
+            cin = cout
+        self.blocks = nn.ModuleList(blocks)
+        self.head = spectral_norm(nn.Conv2d(cin, 1, 3, 1, 1))
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x = torch.cat([image * 2 - 1, mask], 1)
+        features = []
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        return self.head(x), features
+
+
+def fake_map(mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """1 where a logit's patch holds hole pixels (the mask max-pooled to the logits' size)."""
+    return F.adaptive_max_pool2d(mask.float(), logits.shape[-2:])
+
+
+def discriminator_loss(
+    disc: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mask: torch.Tensor,
+    r1_weight: float = 10.0,
+) -> dict[str, torch.Tensor]:
+    """Unweighted terms of one discriminator step: ``real``, ``fake`` and ``r1``.
+
+    ``fake`` is the composite (known pixels from the photo); only its patches that see the
+    hole count as fake. R1 = ``r1_weight`` / 2 * E ||grad_x D(x)||^2 over real images.
+    """
+    real = real.detach().requires_grad_(r1_weight > 0)
+    # One pass over both halves: spectral norm's power iteration then updates once per step
+    # and real and fake are judged by the same weights.
+    logits, _ = disc(torch.cat([real, fake.detach()]), torch.cat([mask, mask]))
+    real_logits, fake_logits = logits.chunk(2)
+    target = fake_map(mask, fake_logits)
+    terms = {
+        "real": F.softplus(-real_logits).mean(),
+        "fake": (F.softplus(fake_logits) * target + F.softplus(-fake_logits) * (1 - target)).mean(),
+    }
+    if r1_weight > 0:
+        terms["r1"] = r1_weight / 2 * r1_penalty(real_logits, real)
+    return terms
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||d sum(D(x)) / dx||^2 over the batch of real images ``real`` (requires grad)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def generator_loss(disc: nn.Module, fake: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss on the fake (hole) patches of the composite."""
+    logits, _ = disc(fake, mask)
+    target = fake_map(mask, logits)
+    return (F.softplus(-logits) * target).sum() / target.sum().clamp_min(1.0)
+
+
+def feature_matching(
+    disc: nn.Module, fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean L1 between the discriminator's features of ``fake`` and of ``real`` (detached)
+    at every level, weighted to the patches that see the hole; 0 when fake equals real."""
+    _, features = disc(torch.cat([fake, real.detach()]), torch.cat([mask, mask]))
+    total = fake.new_zeros(())
+    for both in features:
+        f, r = both.chunk(2)
+        r = r.detach()
+        weight = fake_map(mask, f)
+        total = total + ((f - r).abs() * weight).sum() / (weight.sum() * f.shape[1]).clamp_min(1)
+    return total / len(features)
+
+
+def diff_augment(
+    images: list[torch.Tensor], mask: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The same random brightness, saturation, contrast and translation (up to 1/8 of the
+    side, edges replicated) for every image of ``images`` and the mask."""
+    n, _, h, w = mask.shape
+    dev = mask.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator).to(dev)
+
+    brightness, saturation, contrast = (
+        rand(n, 1, 1, 1) - 0.5,
+        rand(n, 1, 1, 1) * 2,
+        rand(n, 1, 1, 1) + 0.5,
+    )
+    shift = ((rand(n, 2) * 2 - 1) * torch.tensor([h / 8, w / 8], device=dev)).round().long()
+    ys = (torch.arange(h, device=dev)[None, :] - shift[:, :1]).clamp(0, h - 1)
+    xs = (torch.arange(w, device=dev)[None, :] - shift[:, 1:]).clamp(0, w - 1)
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        t = torch.gather(t, 2, ys[:, None, :, None].expand(-1, t.shape[1], -1, w))
+        return torch.gather(t, 3, xs[:, None, None, :].expand(-1, t.shape[1], h, -1))
+
+    out = []
+    for x in images:
+        x = x + brightness
+        mean = x.mean(1, keepdim=True)
+        x = (x - mean) * saturation + mean
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * contrast + mean
+        out.append(move(x))
+    return out, move(mask)
