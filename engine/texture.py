@@ -335,8 +335,11 @@ class TextureRefined(InpaintModel):
     """A model whose every fill goes through :func:`refine_texture` (same spec and device).
 
     Works under every high-resolution strategy, since they all ask the model for fills at
-    working size; ``cra`` keeps the inner model's attention scores.
+    working size; ``cra`` keeps the inner model's attention scores and copies residuals
+    cell by cell (``texture``).
     """
+
+    texture = True
 
     def __init__(self, inner: InpaintModel, settings: TextureSettings = DEFAULT_SETTINGS) -> None:
         super().__init__(inner.spec, inner.device)

@@ -12,7 +12,8 @@ Quality (``--quality``): on the high-resolution validation photos of the starter
 their own resolution, with the evaluation masks of :mod:`training.masks`, compares the
 ``resize``, ``crop`` and ``cra`` strategies of the given models (``telea@512`` is OpenCV
 Telea restricted to a 512 working size: a model without attention) by L1, PSNR, SSIM and
-the hole's gradient energy relative to the truth (1 = as sharp as the photo).
+the hole's gradient energy relative to the truth (1 = as sharp as the photo) and the detail
+ratio of :mod:`training.quality` (``--split test``: the held-out photos).
 
     python scripts/bench_hifill.py --weights-dir runs/hifill/export
     python scripts/bench_hifill.py --quality --models telea@512 hifill
@@ -120,15 +121,18 @@ def _model(model_id: str, device: str):
     return Engine().load(model_id, device)
 
 
-def quality(model_ids: list[str], strategies: list[str], device: str, cases: int) -> None:
+def quality(
+    model_ids: list[str], strategies: list[str], device: str, cases: int, split: str = "val"
+) -> None:
     from engine.strategies import run_strategy
     from training.data import list_split, read_rgb
     from training.masks import BINS, eval_mask
+    from training.quality import detail_ratio
 
-    files = [p for p in list_split(Path("data/starter"), "val")]
+    files = [p for p in list_split(Path("data/starter"), split)]
     photos = [(p, read_rgb(p)) for p in files]
     photos = [(p, im) for p, im in photos if max(im.shape[:2]) >= 1024]
-    print(f"{len(photos)} validation photos >= 1024 px, bins {BINS[1:4]}, {cases} case(s) each")
+    print(f"{len(photos)} {split} photos >= 1024 px, bins {BINS[1:4]}, {cases} case(s) each")
     for model_id in model_ids:
         model = _model(model_id, device)
         sums: dict[str, list[np.ndarray]] = {s: [] for s in strategies}
@@ -145,13 +149,14 @@ def quality(model_ids: list[str], strategies: list[str], device: str, cases: int
                         mse = ((out.astype(np.float32) - truth) ** 2).mean()
                         psnr = 10 * np.log10(255**2 / max(mse, 1e-9))
                         sharp = _gradient_energy(out, mask) / _gradient_energy(truth, mask)
-                        sums[s].append(np.array([l1, psnr, ssim(out, truth), sharp]))
+                        detail = detail_ratio(out, truth, mask)
+                        sums[s].append(np.array([l1, psnr, ssim(out, truth), sharp, detail]))
         print(f"\n{model_id}: mean over {len(sums[strategies[0]])} cases")
-        print("| strategy | L1 | PSNR | SSIM | hole gradient energy / truth |")
-        print("|---|---|---|---|---|")
+        print("| strategy | L1 | PSNR | SSIM | hole gradient energy / truth | detail ratio |")
+        print("|---|---|---|---|---|---|")
         for s in strategies:
-            l1, psnr, ss, sharp = np.mean(sums[s], axis=0)
-            print(f"| {s} | {l1:.5f} | {psnr:.2f} | {ss:.4f} | {sharp:.3f} |")
+            l1, psnr, ss, sharp, detail = np.mean(sums[s], axis=0)
+            print(f"| {s} | {l1:.5f} | {psnr:.2f} | {ss:.4f} | {sharp:.3f} | {detail:.2f} |")
 
 
 def _noop(_: float) -> None:
@@ -170,11 +175,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["telea@512", "hifill"])
     parser.add_argument("--strategies", nargs="+", default=["resize", "crop", "cra"])
     parser.add_argument("--cases", type=int, default=1)
+    parser.add_argument("--split", choices=["val", "test"], default="val")
     args = parser.parse_args()
     if args.weights_dir:
         os.environ["INPAINT_STUDIO_WEIGHTS"] = str(args.weights_dir.resolve())
     if args.quality:
-        quality(args.models, args.strategies, args.device, args.cases)
+        quality(args.models, args.strategies, args.device, args.cases, args.split)
     else:
         bench(args.sizes, args.ratios, args.repeat, args.device, args.save)
 

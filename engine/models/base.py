@@ -43,6 +43,9 @@ class InpaintModel:
     #: ``predict`` may run on several crops at once from a thread pool (true for
     #: OpenCV methods, which release the GIL; torch models use all cores already).
     parallel_views: bool = False
+    #: The fill should carry the photo's own texture (the request's ``texture`` option,
+    #: :class:`engine.texture.TextureRefined`): ``cra`` copies residuals, not averages them.
+    texture: bool = False
 
     def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
         self.spec = spec
