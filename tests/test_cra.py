@@ -10,9 +10,9 @@ import torch
 from engine.cra import (
     Grid,
     aggregate_residuals,
-    copy_residuals,
     cell_weights,
     completion_scores,
+    copy_residuals,
     plan_grid,
     run_cra,
 )

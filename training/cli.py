@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=["val", "test", "both"], default="both",
         help="validation, the held-out test split, or both (default)",
     )  # fmt: skip
+    p.add_argument("--threads", type=int, help="torch threads (default: the run's config, 1)")
     p.add_argument(
         "--texture", choices=["off", "on", "both"], default="both",
         help="the model's fill as it is, through the texture stage, or both (default)",

@@ -405,7 +405,8 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     size = args.size or int(ecfg.get("size", 512))
     n_cases = args.cases or int(ecfg.get("cases_per_bin", 2))
     data = Path(args.data or config.get("data", {}).get("root", "data/starter"))
-    torch.set_num_threads(int(config.get("train", {}).get("threads", 1)))
+    threads = getattr(args, "threads", None) or config.get("train", {}).get("threads", 1)
+    torch.set_num_threads(int(threads))
     info: dict = {"size": size, "cases_per_bin": n_cases, "data": str(data)}
     if args.model in CLASSICAL:
         model = classical_model(args.model)
