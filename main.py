@@ -124,14 +124,22 @@ def _pairs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
     if not image.is_dir():
         return [(image, mask)]
 
-    def listing(folder: Path) -> dict[str, Path]:
-        return {
-            p.stem: p
-            for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        }
+    def listing(folder: Path, skip_outputs: bool) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for p in sorted(folder.iterdir()):
+            if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if skip_outputs and ".inpainted" in p.name:
+                continue  # a result of an earlier run (the default output sits beside the photo)
+            if p.stem in found:
+                raise InvalidInputError(
+                    f"'{found[p.stem].name}' and '{p.name}' in '{folder}' have the same name; "
+                    "photos and masks are paired by name, so rename or move one of them."
+                )
+            found[p.stem] = p
+        return found
 
-    photos, masks = listing(image), listing(mask)
+    photos, masks = listing(image, True), listing(mask, False)
     missing = sorted(set(photos) - set(masks))
     if missing:
         raise InvalidInputError(
@@ -172,7 +180,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         unavailable_reason,
     )
     from engine.errors import EngineError, ImageWriteError, InvalidInputError
-    from engine.imageio import load_image, load_mask, save_image
+    from engine.imageio import check_writable, load_image, load_mask, save_image
     from engine.jobs import check_seeds
 
     check_seeds(args.seed, args.samples)  # before any file is read, for every photo
@@ -195,13 +203,13 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
     # Refuse before spending minutes on the model, not after.
     plan = [(p, m, output_paths(p, args.output, folder_mode, args.samples)) for p, m in pairs]
-    if not args.overwrite:
-        for _, _, outs in plan:
-            for out in outs:
-                if out.exists():
-                    raise ImageWriteError(
-                        f"'{out}' already exists; pass --overwrite to replace it."
-                    )
+    for _, _, outs in plan:
+        for out in outs:
+            try:
+                check_writable(out, overwrite=args.overwrite)
+            except ImageWriteError as exc:
+                hint = " Pass --overwrite to replace it." if out.is_file() else ""
+                raise ImageWriteError(f"{exc}{hint}") from exc
     engine = Engine()
     failures = 0
     progress = tqdm(plan, desc="inpainting", unit="photo", disable=not folder_mode, file=sys.stderr)
@@ -209,6 +217,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         try:
             photo = load_image(photo_path)
             mask = load_mask(mask_path, photo.pixels.shape[:2])
+            for out in outs:  # e.g. a WebP too wide for this photo: before the fill
+                check_writable(out, photo.pixels.shape, args.overwrite)
             request = InpaintRequest(
                 photo.pixels,
                 mask,

@@ -414,11 +414,7 @@ def save_image(
             f"Cannot save '{path.name}': the pixels must be RGB uint8 (H, W, 3), "
             f"not {pixels.dtype} {pixels.shape}."
         )
-    if fmt == "WEBP" and max(pixels.shape[:2]) > _WEBP_MAX_SIDE:
-        raise ImageWriteError(
-            f"Cannot save '{path.name}': WebP stores at most {_WEBP_MAX_SIDE} px per side; "
-            "use PNG, JPEG or TIFF."
-        )
+    _check_size(path, fmt, pixels.shape)
     if not 1 <= quality <= 100:
         raise ImageWriteError(f"Cannot save '{path.name}': quality must be 1-100, not {quality}.")
     if alpha is None and like is not None and like.alpha is not None:
@@ -475,6 +471,47 @@ def save_mask(path: str | os.PathLike[str], mask: np.ndarray, overwrite: bool = 
     return path
 
 
+def check_writable(
+    path: str | os.PathLike[str], shape: tuple[int, ...] | None = None, overwrite: bool = False
+) -> None:
+    """Raise the :class:`ImageWriteError` that :func:`save_image` would raise for ``path``
+    (an image of ``shape``, when known) for reasons known before the pixels exist: unknown
+    extension, a folder of that name, an existing file without ``overwrite``, a missing or
+    read-only folder, a size the format cannot store. Lets a caller refuse before a fill."""
+    path = Path(path)
+    problem = _destination_problem(path, overwrite)
+    if problem is None:
+        fmt = _write_format(path)
+        if shape is not None:
+            _check_size(path, fmt, shape)
+    if problem is None and not os.access(path.parent, os.W_OK):
+        problem = "permission denied"
+    if problem is not None:
+        raise ImageWriteError(f"Cannot save '{path.name}': {problem}.")
+
+
+def _check_size(path: Path, fmt: str, shape: tuple[int, ...]) -> None:
+    if fmt == "WEBP" and max(shape[:2]) > _WEBP_MAX_SIDE:
+        raise ImageWriteError(
+            f"Cannot save '{path.name}': WebP stores at most {_WEBP_MAX_SIDE} px per side; "
+            "use PNG, JPEG or TIFF."
+        )
+
+
+_EXISTS = "the file already exists and is not replaced without permission to overwrite"
+
+
+def _destination_problem(path: Path, overwrite: bool) -> str | None:
+    """Why ``path`` cannot be written now, or None."""
+    if path.is_dir():
+        return "a folder of that name exists"
+    if not overwrite and path.exists():
+        return _EXISTS
+    if not path.parent.is_dir():
+        return f"the folder '{path.parent}' does not exist"
+    return None
+
+
 def _write_format(path: Path) -> str:
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -492,14 +529,10 @@ def _write_atomically(path: Path, overwrite: bool, write: Callable[[BinaryIO], N
     def fail(problem: str) -> ImageWriteError:
         return ImageWriteError(f"Cannot save '{path.name}': {problem}.")
 
-    exists = "the file already exists and is not replaced without permission to overwrite"
-    if path.is_dir():
-        raise fail("a folder of that name exists")
-    if not overwrite and path.exists():
-        raise fail(exists)
+    problem = _destination_problem(path, overwrite)
+    if problem is not None:
+        raise fail(problem)
     folder = path.parent
-    if not folder.is_dir():
-        raise fail(f"the folder '{folder}' does not exist")
     temp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         # os.open with 0o666 gives the file the permissions the user's umask
@@ -510,7 +543,7 @@ def _write_atomically(path: Path, overwrite: bool, write: Callable[[BinaryIO], N
             f.flush()
             os.fsync(f.fileno())
         if not overwrite and path.exists():  # appeared while we were writing
-            raise fail(exists)
+            raise fail(_EXISTS)
         os.replace(temp, path)
     except OSError as exc:
         raise fail(_os_problem(exc)) from exc

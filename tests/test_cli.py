@@ -296,3 +296,56 @@ def test_models_reports_a_tampered_weights_file_as_unavailable(tmp_path):
         and "does not match the manifest" in rows["hifill"]["reason"]
     )
     assert rows["pconv"]["available"]
+
+
+def test_a_photo_name_used_twice_in_a_folder_is_an_error_naming_both(tmp_path):
+    write_pair(tmp_path / "in", "a", tmp_path / "masks")
+    Image.fromarray(photo_like(96, 128, seed=3)).save(tmp_path / "in" / "a.jpg")
+    proc = run_cli("inpaint", tmp_path / "in", "--mask", tmp_path / "masks", "-o", tmp_path / "out")
+    assert_one_line_error(proc, "'a.jpg'", "'a.png'")
+
+
+def test_folder_mode_can_run_twice_with_its_default_output_location(tmp_path):
+    for stem in ("a", "b"):
+        write_pair(tmp_path / "in", stem, tmp_path / "masks", seed=len(stem))
+    for extra in ([], ["--overwrite"]):
+        proc = run_cli(
+            "inpaint", tmp_path / "in", "--mask", tmp_path / "masks", "--model", "telea", *extra
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == [
+        "a.inpainted.png", "a.png", "b.inpainted.png", "b.png",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "output, words",
+    [
+        ("out.xyz", ["'.xyz' is not supported"]),
+        ("missing/out.png", ["does not exist"]),
+        ("existing", ["a folder of that name exists"]),
+        ("wide.webp", ["WebP stores at most"]),
+    ],
+)
+def test_output_problems_are_found_before_the_model_runs(
+    tmp_path, monkeypatch, capsys, output, words
+):
+    import main as cli
+    from engine.pipeline import Engine
+
+    (tmp_path / "existing").mkdir()
+    width = 16384 if output.endswith(".webp") else 128  # the widest photo the engine takes
+    image = np.zeros((16, width, 3), np.uint8)
+    mask = np.zeros((16, width), np.uint8)
+    mask[4:8, 4:8] = 255
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+
+    def ran(*_: object, **__: object) -> None:
+        raise AssertionError("the model ran before the output was checked")
+
+    monkeypatch.setattr(Engine, "run", ran)
+    argv = ["inpaint", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png")]
+    assert cli.main([*argv, "--model", "telea", "-o", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err
