@@ -332,4 +332,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl+C before main's own handler is in place (imports)
+        print("interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)

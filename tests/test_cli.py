@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from engine.synthetic import hole_mask, photo_like
-from main import output_paths
+from main import EXIT_INTERRUPTED, output_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -349,3 +349,29 @@ def test_output_problems_are_found_before_the_model_runs(
     assert cli.main([*argv, "--model", "telea", "-o", str(tmp_path / output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(w in err[0] for w in words), err
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35])
+def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path, delay):
+    import signal
+    import time
+
+    image_path, mask_path, _, _ = write_pair(tmp_path, "photo")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "main.py"),
+            "inpaint",
+            str(image_path),
+            "--mask",
+            str(mask_path),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert proc.returncode in (EXIT_INTERRUPTED, -signal.SIGINT, 0), (proc.returncode, err)
