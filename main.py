@@ -120,7 +120,10 @@ def _pairs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
     if not mask.exists():
         raise InvalidInputError(f"Cannot open mask '{mask}': no such file or folder.")
     if image.is_dir() != mask.is_dir():
-        raise InvalidInputError("IMAGE and --mask must both be files or both be folders.")
+        kinds = f"'{image}' is a {'folder' if image.is_dir() else 'file'}, '{mask}' a " + (
+            "folder" if mask.is_dir() else "file"
+        )
+        raise InvalidInputError(f"IMAGE and --mask must both be files or both be folders: {kinds}.")
     if not image.is_dir():
         return [(image, mask)]
 

@@ -168,6 +168,15 @@ def load_image(path: str | os.PathLike[str]) -> Photo:
             supported format, corrupt or truncated.
     """
     path = Path(path)
+    with warnings.catch_warnings():
+        # A damaged EXIF block is skipped (tags PIL cannot read are dropped); PIL's warnings
+        # about it would reach the user as lines naming PIL's own source files.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        photo = _read(path)
+    return photo
+
+
+def _read(path: Path) -> Photo:
     with _open(path) as im:
         fmt = "JPEG" if im.format == "MPO" else im.format
         orientation = _orientation(im)

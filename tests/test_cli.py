@@ -375,3 +375,24 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path, delay):
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
     assert proc.returncode in (EXIT_INTERRUPTED, -signal.SIGINT, 0), (proc.returncode, err)
+
+
+def test_a_jpeg_with_broken_exif_opens_without_pil_warnings(tmp_path):
+    image = photo_like(96, 128, seed=4)
+    broken = (
+        b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x0f\x01\x02\x00\x40\x00\x00\x00P\x00\x00\x00"
+    )
+    Image.fromarray(image).save(tmp_path / "photo.jpg", exif=broken)
+    mask = hole_mask(96, 128, 0.1, 2, seed=0)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    proc = run_cli(
+        "inpaint", tmp_path / "photo.jpg", "--mask", tmp_path / "mask.png", "--model", "telea"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "PIL" not in proc.stderr, proc.stderr
+
+
+def test_a_folder_and_a_file_are_named_when_they_do_not_pair(tmp_path):
+    _, mask_path, _, _ = write_pair(tmp_path / "in", "a", tmp_path / "masks")
+    proc = run_cli("inpaint", tmp_path / "in", "--mask", mask_path)
+    assert_one_line_error(proc, f"'{tmp_path / 'in'}' is a folder", f"'{mask_path}' a file")
