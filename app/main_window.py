@@ -122,6 +122,11 @@ class MainWindow(FileOps, QMainWindow):
         self.size_spin.setRange(MIN_BRUSH, MAX_BRUSH)
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip(self.size_slider.toolTip())
+        # Number boxes take the keyboard only when clicked (single-key shortcuts work
+        # everywhere else) and hand it back to the canvas when the number is entered.
+        for box in (self.size_spin, self.panel.samples, self.mask_panel.amount):
+            box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+            box.editingFinished.connect(self.canvas.setFocus)
         bar.addWidget(self.size_slider)
         bar.addWidget(self.size_spin)
         bar.addSeparator()

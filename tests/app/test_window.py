@@ -351,3 +351,40 @@ def test_photo_texture_runs_the_texture_stage_for_learned_models_only(
     hole = np.zeros(original.shape[:2], bool)
     hole[rect.slices] = True
     np.testing.assert_array_equal(window.document.photo[~hole], original[~hole])
+
+
+def _press(window, key: Qt.Key, times: int = 1) -> None:
+    """Key presses as the window system delivers them: to the window, then the focus widget."""
+    from PySide6.QtTest import QTest
+
+    for _ in range(times):
+        QTest.keyClick(window.windowHandle(), key)
+
+
+@pytest.mark.parametrize("with_photo", [False, True])
+def test_single_key_shortcuts_work_right_after_start_up(qtbot, window, photo_file, with_photo):
+    window.show()
+    qtbot.waitExposed(window)
+    if with_photo:
+        window.open_path(photo_file)
+    size = window.size_spin.value()
+    _press(window, Qt.Key.Key_BracketRight, 3)
+    assert window.size_spin.value() > size
+    _press(window, Qt.Key.Key_E)
+    assert window.act.eraser.isChecked()
+    _press(window, Qt.Key.Key_B)
+    assert window.act.brush.isChecked()
+
+
+def test_typing_in_the_size_box_keeps_the_keys_and_enter_gives_them_back(qtbot, window) -> None:
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.mouseClick(window.size_spin, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.focusObject() is not None
+    window.size_spin.lineEdit().selectAll()
+    _press(window, Qt.Key.Key_6)
+    _press(window, Qt.Key.Key_0)
+    _press(window, Qt.Key.Key_Return)
+    assert window.size_spin.value() == 60
+    _press(window, Qt.Key.Key_BracketRight)  # back on the canvas: the shortcut works again
+    assert window.size_spin.value() > 60
