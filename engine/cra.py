@@ -245,16 +245,21 @@ def _tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(array).to(device)
 
 
-def _low_fill(
-    model: InpaintModel, image: np.ndarray, mask: np.ndarray, seed: int
-) -> tuple[np.ndarray, AttentionScores | None]:
-    """Run the model on the working image, padded to its size multiple if needed."""
+def _low_fills(
+    model: InpaintModel,
+    image: np.ndarray,
+    mask: np.ndarray,
+    seeds: Sequence[int],
+    cancel: CancelToken | None,
+) -> Iterator[tuple[np.ndarray, AttentionScores | None]]:
+    """The model's fills of the working image (padded to its size multiple if needed) with
+    their attention, one per seed, from one :meth:`InpaintModel.generate` call."""
     h, w = mask.shape
     padded_image, padded_mask = _pad_to_multiple(image, mask, model.spec.size_multiple)
-    fill, attention = model.predict_with_attention(padded_image, padded_mask, seed)
-    if attention is not None and padded_mask.shape != mask.shape:
-        attention = None  # its grid covers the padding; derive scores instead
-    return fill[:h, :w], attention
+    for fill, attention in model.generate(padded_image, padded_mask, seeds, cancel, True):
+        if attention is not None and padded_mask.shape != mask.shape:
+            attention = None  # its grid covers the padding; derive scores instead
+        yield fill[:h, :w], attention
 
 
 def cell_weights(
@@ -414,10 +419,7 @@ def run_cra(
     holes = torch.from_numpy(holes_np.reshape(-1)).to(device)
     image_t = _tensor(image_p, device)
     mask_t = _tensor(mask_p, device)
-    for i, seed in enumerate(seeds):
-        if cancel is not None:
-            cancel.check()
-        fill, attention = _low_fill(model, low_image, low_mask, seed)
+    for i, (fill, attention) in enumerate(_low_fills(model, low_image, low_mask, seeds, cancel)):
         # Only the fill's hole pixels are the model's: known pixels must be the photo's, or
         # the residual of context cells would carry the model's reconstruction error.
         fill = np.where(low_mask[..., None], fill, low_image)

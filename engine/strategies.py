@@ -289,17 +289,16 @@ def run_crop(
         return
     steps = max(1, len(boxes) * len(seeds))
     workers = min(len(boxes), os.cpu_count() or 1) if model.parallel_views else 1
+    native = model.spec.native_size
+    # One generate call per crop with every seed (a multi-sample model ranks its draws
+    # there); the crops advance in step, so each sample is ready as soon as its fills are.
+    views = [iter(fill_view(model, image[b.slices], mask[b.slices], seeds, cancel, native))
+             for b in boxes]  # fmt: skip
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for s, seed in enumerate(seeds):
-
-            def fill_box(box: Box, seed: int = seed) -> np.ndarray:
-                sl = box.slices
-                native = model.spec.native_size
-                return next(iter(fill_view(model, image[sl], mask[sl], [seed], cancel, native)))
-
+        for s in range(len(seeds)):
             out = image.copy()
             pending = _CrossFade(image.shape[:2])
-            for b, (box, fill) in enumerate(zip(boxes, pool.map(fill_box, boxes), strict=True)):
+            for b, (box, fill) in enumerate(zip(boxes, pool.map(next, views), strict=True)):
                 pending.add(box, fill)
                 report((s * len(boxes) + b + 1) / steps)
             pending.paste(out, mask)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.jobs import CancelToken
-from engine.models.base import AttentionScores, InpaintModel
+from engine.models.base import InpaintModel
 
 # Window side compared and voted at every level.
 PATCH = 5
@@ -353,18 +354,18 @@ class TextureRefined(InpaintModel):
     def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
         return self._refine(image, mask, self.inner.predict(image, mask, seed), seed)
 
-    def predict_with_attention(
-        self, image: np.ndarray, mask: np.ndarray, seed: int
-    ) -> tuple[np.ndarray, AttentionScores | None]:
-        fill, scores = self.inner.predict_with_attention(image, mask, seed)
-        return self._refine(image, mask, fill, seed), scores
-
     def generate(
         self,
         image: np.ndarray,
         mask: np.ndarray,
         seeds: Sequence[int],
         cancel: CancelToken | None = None,
-    ) -> Iterator[np.ndarray]:
-        for seed, fill in zip(seeds, self.inner.generate(image, mask, seeds, cancel), strict=True):
-            yield self._refine(image, mask, fill, seed, cancel)
+        attention: bool = False,
+    ) -> Iterator[Any]:
+        draws = self.inner.generate(image, mask, seeds, cancel, attention)
+        for seed, item in zip(seeds, draws, strict=True):
+            if attention:
+                fill, scores = item
+                yield self._refine(image, mask, fill, seed, cancel), scores
+            else:
+                yield self._refine(image, mask, item, seed, cancel)

@@ -8,6 +8,9 @@ import pytest
 
 from engine import Engine, InpaintRequest
 from engine.imageio import load_image, load_mask, save_image, save_mask
+from engine.models.base import InpaintModel
+from engine.registry import ModelSpec
+from engine.strategies import run_strategy
 from engine.synthetic import hole_mask, photo_like
 
 # Telea on holes hundreds of pixels wide drifts from the true colour (up to
@@ -68,3 +71,53 @@ def test_8k_photo_through_files(tmp_path):
     out_path = save_image(tmp_path / "photo.inpainted.png", result.images[0], like=photo)
 
     assert_filled(load_image(out_path).pixels, image, truth, mask)
+
+
+class _BestOfThree(InpaintModel):
+    """A multi-sample test double: draws three flat fills per seed and keeps the brightest.
+
+    Records every ``generate`` call's seeds, so a test sees whether a strategy asked for all
+    of a view's samples at once (where a real model ranks its draws) or one at a time.
+    """
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu") -> None:
+        super().__init__(spec, device)
+        self.calls: list[list[int]] = []
+
+    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        raise AssertionError("a strategy bypassed generate")
+
+    def predict_with_attention(self, image, mask, seed):
+        raise AssertionError("a strategy bypassed generate")
+
+    def generate(self, image, mask, seeds, cancel=None, attention=False):
+        self.calls.append(list(seeds))
+        for seed in seeds:
+            draws = [(seed * 3 + k) * 20 % 200 for k in range(3)]
+            fill = np.full(image.shape, max(draws), np.uint8)
+            yield (fill, None) if attention else fill
+
+
+BEST_SPEC = ModelSpec(
+    id="best-of-three", label="Best of three", description="test double",
+    entry=f"{__name__}:_BestOfThree", native_size=64, size_multiple=16, multi_sample=True,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("strategy", ["crop", "cra", "resize"])
+def test_every_strategy_asks_a_multi_sample_model_for_all_seeds_at_once(strategy):
+    image = np.full((200, 300, 3), 90, np.uint8)
+    mask = np.zeros((200, 300), bool)
+    mask[20:50, 30:70] = True  # two holes far apart: two crops
+    mask[140:180, 220:280] = True
+    model = _BestOfThree(BEST_SPEC)
+    outs = list(run_strategy(strategy, model, image, mask, [1, 2], None, lambda _: None))
+    assert len(outs) == 2
+    assert all(call == [1, 2] for call in model.calls), model.calls
+    assert len(model.calls) == (2 if strategy == "crop" else 1)  # one call per view
+    for seed, out in zip((1, 2), outs, strict=True):
+        assert np.array_equal(out[~mask], image[~mask])
+        if strategy != "cra":  # (cra matches a flat fill's colour to the photo at the edge)
+            # Each sample is the kept (brightest) draw of its seed, in every hole.
+            kept = max((seed * 3 + k) * 20 % 200 for k in range(3))
+            assert abs(float(out[mask].mean()) - kept) < 3

@@ -85,12 +85,20 @@ class InpaintModel:
         mask: np.ndarray,
         seeds: Sequence[int],
         cancel: CancelToken | None = None,
-    ) -> Iterator[np.ndarray]:
+        attention: bool = False,
+    ) -> Iterator[Any]:
         """Yield one completion per seed, one at a time (a cancellation point between each).
 
-        Multi-sample models may override this (e.g. to draw many and keep the best).
+        Every strategy asks for all of a view's samples through this one call, so a
+        multi-sample model may override it (e.g. to draw many and keep the best) and the
+        override holds at any resolution. With ``attention`` each item is a pair
+        ``(fill, AttentionScores | None)`` (what ``cra`` needs), else the fill alone.
         """
         for seed in seeds:
             if cancel is not None:
                 cancel.check()
-            yield self.predict(image, mask, seed)
+            yield (
+                self.predict_with_attention(image, mask, seed)
+                if attention
+                else self.predict(image, mask, seed)
+            )
