@@ -3,7 +3,7 @@
 Layout: Qt-free canvas model (:mod:`app.document`, :mod:`app.history`,
 :mod:`app.mask_ops`, :mod:`app.pyramid`, :mod:`app.view`) and the widgets
 that show and drive it (:mod:`app.canvas`, :mod:`app.main_window`, ...).
-The engine runs in a worker thread (:mod:`engine.worker`).
+The engine runs in a worker thread (:mod:`app.worker`).
 """
 
 from __future__ import annotations

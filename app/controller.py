@@ -1,8 +1,9 @@
 """Runs inpainting jobs for the window: requests out, samples and results in.
 
-Owns the :class:`engine.worker.EngineThread`. Every signal from the worker
-carries a job id; messages about jobs other than the current one are ignored
-(a job the user cancelled, or one for a photo that has been closed).
+Owns the :class:`app.worker.EngineThread`. Every event from the worker
+(:class:`engine.runner.JobEvent`) carries a job id; events about jobs other than the
+current one are ignored (a job the user cancelled, or one for a photo that has been
+closed).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.document import Document
 from app.history import PhotoEdit
+from app.worker import EngineThread
 from engine.errors import EngineError
 from engine.jobs import InpaintRequest, InpaintResult, Progress
 from engine.registry import get_spec
-from engine.worker import EngineThread
+from engine.runner import JobEvent
 
 
 @dataclass
@@ -58,13 +60,7 @@ class InpaintController(QObject):
         self._load_id: int | None = None
         self._last_step: PhotoEdit | None = None
         self._last_doc: Document | None = None
-        engine = self.engine
-        engine.progress.connect(self._on_progress)
-        engine.sample.connect(self._on_sample)
-        engine.finished.connect(self._on_finished)
-        engine.failed.connect(self._on_failed)
-        engine.cancelled.connect(self._on_cancelled)
-        engine.loaded.connect(self._on_loaded)
+        self.engine.event.connect(self._on_event)
 
     @property
     def busy(self) -> bool:
@@ -137,7 +133,22 @@ class InpaintController(QObject):
         self._job = None
         return self.engine.shutdown()
 
-    # -- worker signals -------------------------------------------------------------------
+    # -- worker events --------------------------------------------------------------------
+
+    def _on_event(self, event: JobEvent) -> None:
+        job_id, kind = event.job_id, event.kind
+        if kind == "progress":
+            self._on_progress(job_id, event.progress)
+        elif kind == "sample":
+            self._on_sample(job_id, event.index, event.image)
+        elif kind == "finished":
+            self._on_finished(job_id, event.result)
+        elif kind == "failed":
+            self._on_failed(job_id, event.message)
+        elif kind == "cancelled":
+            self._on_cancelled(job_id)
+        elif kind == "loaded":
+            self._on_loaded(job_id, event.model_id)
 
     def _current(self, job_id: int) -> _Job | None:
         job = self._job

@@ -24,10 +24,10 @@ from app.document import Change, Document
 from app.files import FileOps
 from app.panels import InpaintPanel, MaskPanel
 from app.settings import Settings
+from app.worker import EngineThread
 from engine.errors import EngineError
 from engine.jobs import InpaintResult
 from engine.registry import default_model_id, get_spec
-from engine.worker import EngineThread
 
 TITLE = "Inpaint Studio"
 

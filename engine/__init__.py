@@ -1,9 +1,9 @@
 """Inpaint Studio's engine: models, high-resolution strategies, photo I/O.
 
-The engine imports no Qt except in :mod:`engine.worker` (QtCore only), so it
-works on a training box without a GUI. Convention at every boundary: images
-are RGB uint8 ``(H, W, 3)`` numpy arrays, masks are bool ``(H, W)`` with
-``True`` = hole.
+The engine imports no Qt (the app's worker thread, :mod:`app.worker`, drives its
+:class:`engine.runner.JobRunner`), so it works on a training box without a GUI.
+Convention at every boundary: images are RGB uint8 ``(H, W, 3)`` numpy arrays,
+masks are bool ``(H, W)`` with ``True`` = hole.
 """
 
 from engine.errors import (

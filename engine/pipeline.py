@@ -1,7 +1,8 @@
 """The engine: runs inpainting requests and keeps loaded models around.
 
 :class:`Engine` is used from one thread at a time: the command line calls
-it directly, the app through its worker thread (:mod:`engine.worker`).
+it directly, the app through its worker thread (:mod:`app.worker`, which drives
+:class:`engine.runner.JobRunner`).
 """
 
 from __future__ import annotations

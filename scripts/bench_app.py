@@ -157,7 +157,9 @@ def bench_job(window: MainWindow, model_id: str) -> tuple[float, float, float, f
     timer = _tick_timer(ticks)
     loop = QEventLoop()
     arrived: list[float] = []
-    window.controller.engine.sample.connect(lambda *_: arrived.append(time.perf_counter()))
+    window.controller.engine.event.connect(
+        lambda e: arrived.append(time.perf_counter()) if e.kind == "sample" else None
+    )
     window.controller.jobFinished.connect(loop.quit)
     window.controller.jobFailed.connect(loop.quit)
     timer.start()

@@ -1,14 +1,14 @@
-"""The engine's worker thread for the desktop app (the only engine module that uses Qt).
+"""The app's engine thread: one long-lived ``QThread`` that drives :class:`engine.runner.JobRunner`.
 
-One long-lived ``QThread`` owns the :class:`~engine.pipeline.Engine`, hence
-the compute device and the loaded models. The GUI thread talks to it through
-:class:`EngineThread`: it submits jobs (an :class:`~engine.jobs.InpaintRequest`
-carries its job id) and model loads, and receives signals that all carry the
-job id. Arrays cross threads as read-only numpy arrays.
+The worker thread owns the engine, hence the compute device and the loaded models. The
+GUI thread talks to it through :class:`EngineThread`: it submits jobs (an
+:class:`~engine.jobs.InpaintRequest` carries its job id) and model loads, and receives one
+signal, ``event``, carrying a :class:`~engine.runner.JobEvent`: the only message that
+crosses the thread boundary. Arrays cross as read-only numpy arrays.
 
-Cancelling sets the job's :class:`~engine.jobs.CancelToken`; the engine
-checks it between stages, crops and samples. The thread is never terminated:
-:meth:`EngineThread.shutdown` cancels everything and joins it.
+Cancelling sets the job's :class:`~engine.jobs.CancelToken`; the engine checks it between
+stages, crops and samples. The thread is never terminated: :meth:`EngineThread.shutdown`
+cancels everything and joins it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.errors import EngineError, JobCancelled
-from engine.jobs import CancelToken, InpaintRequest, Progress, next_job_id
+from engine.jobs import CancelToken, InpaintRequest, next_job_id
 from engine.pipeline import Engine
-from engine.registry import get_spec
+from engine.runner import JobEvent, JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -46,39 +44,20 @@ def _lower_thread_priority() -> None:
 
 
 class EngineWorker(QObject):
-    """Lives in the worker thread and runs one job at a time, in submission order.
+    """Lives in the worker thread and runs one job at a time, in submission order."""
 
-    Signals (all carry the job id first):
-        started(job_id)
-        progress(job_id, Progress)
-        sample(job_id, index, image): a finished sample, before ``finished``.
-        finished(job_id, InpaintResult)
-        loaded(job_id, model_id): a model load asked for by :meth:`EngineThread.preload`.
-        failed(job_id, message): a readable one-line reason.
-        cancelled(job_id)
-    """
-
-    started = Signal(int)
-    progress = Signal(int, object)
-    sample = Signal(int, int, object)
-    finished = Signal(int, object)
-    loaded = Signal(int, str)
-    failed = Signal(int, str)
-    cancelled = Signal(int)
+    event = Signal(object)
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
-        # Created on first use, i.e. in the worker thread, like the models it loads.
-        self._engine = engine
+        self.runner = JobRunner(engine)
         # Python and OS ids of the thread that runs the jobs (for tests and diagnostics).
         self.thread_id: int | None = None
         self.native_thread_id: int | None = None
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = Engine()
-        return self._engine
+        return self.runner.engine
 
     def _enter_thread(self) -> None:
         if self.thread_id != threading.get_ident():
@@ -89,71 +68,27 @@ class EngineWorker(QObject):
 
     @Slot(object, object)
     def run_job(self, request: InpaintRequest, token: CancelToken) -> None:
-        job_id = request.job_id
         self._enter_thread()
-
-        def on_progress(progress: Progress) -> None:
-            self.progress.emit(job_id, progress)
-
-        def on_sample(index: int, image) -> None:
-            self.sample.emit(job_id, index, image)
-
-        self._guarded(
-            job_id,
-            token,
-            lambda: self.finished.emit(
-                job_id, self.engine.run(request, token, on_progress, on_sample)
-            ),
-        )
+        self.runner.run_job(request, token, self.event.emit)
 
     @Slot(int, str, str, object)
     def load_model(self, job_id: int, model_id: str, device: str, token: CancelToken) -> None:
         self._enter_thread()
-
-        def load() -> None:
-            label = get_spec(model_id).label
-            self.progress.emit(job_id, Progress(job_id, "loading", 0.0, f"Loading {label}…"))
-            self.engine.load(model_id, device)
-            self.progress.emit(job_id, Progress(job_id, "loading", 1.0, f"{label} is ready"))
-            self.loaded.emit(job_id, model_id)
-
-        self._guarded(job_id, token, load)
-
-    def _guarded(self, job_id: int, token: CancelToken, work) -> None:
-        if token.cancelled:
-            self.cancelled.emit(job_id)
-            return
-        self.started.emit(job_id)
-        try:
-            work()
-        except JobCancelled:
-            self.cancelled.emit(job_id)
-        except EngineError as exc:
-            self.failed.emit(job_id, str(exc))
-        except Exception as exc:  # a bug: report it and keep the thread alive
-            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-            self.failed.emit(job_id, f"Unexpected error ({type(exc).__name__}): {exc}")
+        self.runner.load_model(job_id, model_id, device, token, self.event.emit)
 
 
 class EngineThread(QObject):
     """The GUI side's handle on the worker thread.
 
-    Re-emits the worker's signals in the thread that created it (the GUI
-    thread). Create it once per window; call :meth:`shutdown` before the
-    window goes away.
+    Re-emits the worker's events in the thread that created it (the GUI thread). Create it
+    once per window; call :meth:`shutdown` before the window goes away.
 
     Args:
         engine: the engine to use (a new one by default).
         parent: Qt parent.
     """
 
-    started = Signal(int)
-    progress = Signal(int, object)
-    sample = Signal(int, int, object)
-    finished = Signal(int, object)
-    loaded = Signal(int, str)
-    failed = Signal(int, str)
-    cancelled = Signal(int)
+    event = Signal(object)
 
     # Queued into the worker thread.
     _run = Signal(object, object)
@@ -168,15 +103,7 @@ class EngineThread(QObject):
         self._worker.moveToThread(self._thread)
         self._run.connect(self._worker.run_job)
         self._load.connect(self._worker.load_model)
-        w = self._worker
-        w.started.connect(self.started)
-        w.progress.connect(self.progress)
-        w.sample.connect(self.sample)
-        # A job's last message: forget its token before passing the message on.
-        w.finished.connect(self._relay_finished)
-        w.loaded.connect(self._relay_loaded)
-        w.failed.connect(self._relay_failed)
-        w.cancelled.connect(self._relay_cancelled)
+        self._worker.event.connect(self._relay)
         self._thread.start()
 
     @property
@@ -235,22 +162,8 @@ class EngineThread(QObject):
         if not self._thread.isRunning():
             raise RuntimeError("the engine thread has been shut down")
 
-    @Slot(int, object)
-    def _relay_finished(self, job_id: int, result: object) -> None:
-        self._tokens.pop(job_id, None)
-        self.finished.emit(job_id, result)
-
-    @Slot(int, str)
-    def _relay_loaded(self, job_id: int, model_id: str) -> None:
-        self._tokens.pop(job_id, None)
-        self.loaded.emit(job_id, model_id)
-
-    @Slot(int, str)
-    def _relay_failed(self, job_id: int, message: str) -> None:
-        self._tokens.pop(job_id, None)
-        self.failed.emit(job_id, message)
-
-    @Slot(int)
-    def _relay_cancelled(self, job_id: int) -> None:
-        self._tokens.pop(job_id, None)
-        self.cancelled.emit(job_id)
+    @Slot(object)
+    def _relay(self, event: JobEvent) -> None:
+        if event.terminal:  # a job's last message: forget its token before passing it on
+            self._tokens.pop(event.job_id, None)
+        self.event.emit(event)
