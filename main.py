@@ -21,6 +21,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.highres import STRATEGIES
     from engine.jobs import DEVICES
 
     parser = argparse.ArgumentParser(
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument(
         "--strategy",
         default="auto",
-        help="high-resolution strategy: auto, original, resize, crop, or a model's own (e.g. cra)",
+        help=f"high-resolution strategy: auto, {', '.join(STRATEGIES)} (or a model's own)",
     )
     inpaint.add_argument(
         "--texture",
@@ -261,8 +262,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import list_models, unavailable_reason
     from engine.errors import WeightsError
+    from engine.highres import strategies_for
     from engine.registry import verified_weights_path
-    from engine.strategies import strategies_for
 
     rows = []
     for spec in list_models():

@@ -21,15 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.results import ResultsStrip
+from engine.highres import describe, strategies_for
 from engine.registry import ModelSpec, get_spec, list_models, unavailable_reason
-from engine.strategies import strategies_for
-
-STRATEGY_TIPS = {
-    "auto": "Let the engine choose for the model and the photo size",
-    "original": "The model sees the whole photo at full size",
-    "resize": "The photo is scaled to the model's size and the fill scaled back",
-    "crop": "Each hole is filled from a crop around it, at full resolution when possible",
-}
 
 
 def action_button(action: QAction, text: bool = False) -> QToolButton:
@@ -161,7 +154,7 @@ class InpaintPanel(QWidget):
             self.strategy.addItem(name)
             self.strategy.setItemData(
                 i,
-                STRATEGY_TIPS.get(name, f"The model's own strategy ({name})"),
+                describe(name),
                 Qt.ItemDataRole.ToolTipRole,
             )
         self.strategy.setCurrentText(current if current in names else "auto")

@@ -17,7 +17,6 @@ import numpy as np
 
 from engine.errors import InvalidInputError, JobCancelled, MaskMismatchError
 
-STRATEGIES = ("auto", "original", "resize", "crop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Seeds are 32-bit unsigned (every model's generator and PatchMatch's native code take them).
 MAX_SEED = 2**32 - 1
@@ -62,8 +61,8 @@ class InpaintRequest:
             models whose spec says ``multi_sample``; others repeat with new seeds).
         seed: seed of the first sample; sample ``i`` uses ``seed + i``.
         device: ``auto`` (CUDA, then Apple MPS, then CPU), ``cpu``, ``cuda`` or ``mps``.
-        strategy: high-resolution strategy, one of :data:`STRATEGIES` (models
-            may add more, e.g. ``cra``).
+        strategy: high-resolution strategy, ``auto`` or one of
+            :data:`engine.highres.STRATEGIES` (models may add their own).
         texture: rebuild the model's fill from the photo's own patches
             (:mod:`engine.texture`); learned models only (classical ones already
             work at full resolution).

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.device import resolve_device
 from engine.errors import EngineError, ImageTooLargeError, InvalidInputError, OutOfMemoryError
+from engine.highres import check_strategy, choose_strategy, run_strategy
 from engine.jobs import (
     CancelToken,
     InpaintRequest,
@@ -26,7 +27,6 @@ from engine.jobs import (
 )
 from engine.models.base import InpaintModel
 from engine.registry import ModelSpec, get_spec, verified_weights_path
-from engine.strategies import check_strategy, choose_strategy, run_strategy
 
 # Largest supported side of a photo. 8K (7680x4320) is the design target;
 # beyond 16384 px memory use on an ordinary desktop stops being predictable.

@@ -124,7 +124,7 @@ def _model(model_id: str, device: str):
 def quality(
     model_ids: list[str], strategies: list[str], device: str, cases: int, split: str = "val"
 ) -> None:
-    from engine.strategies import run_strategy
+    from engine.highres import run_strategy
     from training.data import list_split, read_rgb
     from training.masks import BINS, eval_mask
     from training.quality import detail_ratio

@@ -1,4 +1,4 @@
-"""Contextual residual aggregation (engine.cra): texture recovery, sizes, memory bound."""
+"""Contextual residual aggregation (engine.highres.cra): texture recovery, sizes, memory bound."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from engine.cra import (
+from engine.highres import STRATEGIES, run_strategy
+from engine.highres.common import View
+from engine.highres.cra import (
     Grid,
     aggregate_residuals,
     cell_weights,
     completion_scores,
     copy_residuals,
     plan_grid,
-    run_cra,
+    run,
 )
 from engine.models.base import AttentionScores, InpaintModel
 from engine.registry import ModelSpec
-from engine.strategies import SHARED_STRATEGIES, run_strategy
 
 LOW_SPEC = ModelSpec(
     id="low-telea",
@@ -44,7 +45,7 @@ class LowResTelea(InpaintModel):
 
 
 def _run(model: InpaintModel, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return next(iter(run_cra(model, image, mask, [0], None, lambda _: None)))
+    return next(iter(run(View(model, image, mask, [0], None, lambda _: None))))
 
 
 def _striped(h: int, w: int) -> np.ndarray:
@@ -62,7 +63,7 @@ def _high_pass(x: np.ndarray) -> np.ndarray:
 
 
 def test_cra_is_a_shared_strategy():
-    assert "cra" in SHARED_STRATEGIES
+    assert "cra" in STRATEGIES
     image, mask = _striped(128, 192), np.zeros((128, 192), bool)
     mask[40:80, 60:120] = True
     out = next(iter(run_strategy("cra", LowResTelea(), image, mask, [0], None, lambda _: None)))
@@ -197,7 +198,7 @@ def test_the_fill_meets_the_photo_without_a_step_at_the_hole_border(monkeypatch)
     assert np.array_equal(out[~mask], image[~mask])
     assert _border_step(out, mask) < 2.0
     # Without the matching the step is there (the test can tell).
-    monkeypatch.setattr("engine.cra.border_shift", lambda *args: None)
+    monkeypatch.setattr("engine.highres.cra.border_shift", lambda *args: None)
     assert _border_step(_run(Brighter(), image, mask), mask) > 8.0
 
 

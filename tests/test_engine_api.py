@@ -24,10 +24,11 @@ from engine import (
     unavailable_reason,
 )
 from engine.device import resolve_device
+from engine.highres import choose_strategy
+from engine.highres.crop import hole_boxes
 from engine.models import catalog
 from engine.models.base import InpaintModel
 from engine.registry import WEIGHTS_DIR_ENV, ModelSpec, verified_weights_path
-from engine.strategies import choose_strategy, hole_boxes
 
 
 class MeanFill(InpaintModel):

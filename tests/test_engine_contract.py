@@ -19,7 +19,7 @@ from engine import (
     list_models,
     unavailable_reason,
 )
-from engine.strategies import choose_strategy
+from engine.highres import choose_strategy
 
 
 def _model_params() -> list:

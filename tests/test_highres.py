@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine import Engine, InpaintRequest
+from engine.highres import run_strategy
 from engine.imageio import load_image, load_mask, save_image, save_mask
 from engine.models.base import InpaintModel
 from engine.registry import ModelSpec
-from engine.strategies import run_strategy
 from engine.synthetic import hole_mask, photo_like
 
 # Telea on holes hundreds of pixels wide drifts from the true colour (up to
@@ -121,3 +121,19 @@ def test_every_strategy_asks_a_multi_sample_model_for_all_seeds_at_once(strategy
             # Each sample is the kept (brightest) draw of its seed, in every hole.
             kept = max((seed * 3 + k) * 20 % 200 for k in range(3))
             assert abs(float(out[mask].mean()) - kept) < 3
+
+
+def test_every_registered_strategy_runs_and_is_described():
+    import importlib
+
+    from engine.highres import STRATEGIES, describe, strategies_for
+
+    model = _BestOfThree(BEST_SPEC)
+    image = np.full((120, 160, 3), 90, np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[30:60, 40:90] = True
+    for name, (module, _) in STRATEGIES.items():
+        assert callable(importlib.import_module(module).run)
+        assert describe(name) and name in strategies_for(BEST_SPEC)
+        (out,) = run_strategy(name, model, image, mask, [0], None, lambda _: None)
+        assert out.shape == image.shape and np.array_equal(out[~mask], image[~mask])

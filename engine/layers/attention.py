@@ -14,7 +14,7 @@ public code squashes the photo to a square instead).
   larger, feature map with the score-weighted sum of its context cells. Every
   ATM of the network is called with the SAME score tensor, so attention is
   computed once and shared across scales; the same scores later aggregate the
-  full-resolution residuals (:mod:`engine.cra`).
+  full-resolution residuals (:mod:`engine.highres.cra`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The interface every inpainting model implements.
 
 A model only fills holes at its working size: the high-resolution strategies
-(:mod:`engine.strategies`) decide what the model sees (the whole image, a
+(:mod:`engine.highres`) decide what the model sees (the whole image, a
 downscaled copy or crops around the holes) and paste its output back.
 """
 
@@ -20,7 +20,7 @@ from engine.registry import ModelSpec
 
 @dataclass(frozen=True)
 class AttentionScores:
-    """Where each cell of a working-size image borrows its content from (see :mod:`engine.cra`).
+    """Where each cell of a working-size image borrows its content from (:mod:`engine.highres.cra`).
 
     Attributes:
         scores: torch float (L, L) on the model's device, L = (h / cell) * (w / cell) cells of

@@ -15,7 +15,7 @@ Architecture (paper, section 3 and figure 3; channel counts scale with the confi
   hole pixels of the encoder's features at 1/8, 1/4 and 1/2 with the SAME
   scores, and the decoder consumes them as skip connections.
 - The scores are returned with the image so the ``cra`` strategy
-  (:mod:`engine.cra`) can aggregate full-resolution residuals with them.
+  (:mod:`engine.highres.cra`) can aggregate full-resolution residuals with them.
 - Not in the paper: the engine shifts the refined fill by the network's own
   colour error on the known pixels around the hole (:meth:`HiFillModel.fill`);
   training sees the raw network.

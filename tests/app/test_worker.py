@@ -138,7 +138,7 @@ def test_shutdown_cancels_and_joins(qtbot) -> None:
 def test_the_engine_package_imports_no_qt() -> None:
     import subprocess
 
-    modules = "engine, engine.runner, engine.pipeline, engine.cra, engine.texture"
+    modules = "engine, engine.runner, engine.pipeline, engine.highres.cra, engine.texture"
     code = f"import sys, {modules}; print('PySide6' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -44,10 +44,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.highres.common import View, downscale_mask, fill_whole, pad_to_multiple, pad_to_shape
 from engine.jobs import CancelToken
 from engine.models.base import AttentionScores, InpaintModel
 from engine.models.torch_base import image_to_tensor, push_pull
-from engine.strategies import _downscale_mask, _pad_to_multiple, pad_to_shape, run_whole
 
 # Side of a cell in the model's working image (HiFill: 512 / 32 cells).
 LOW_CELL = 16
@@ -255,7 +255,7 @@ def _low_fills(
     """The model's fills of the working image (padded to its size multiple if needed) with
     their attention, one per seed, from one :meth:`InpaintModel.generate` call."""
     h, w = mask.shape
-    padded_image, padded_mask = _pad_to_multiple(image, mask, model.spec.size_multiple)
+    padded_image, padded_mask = pad_to_multiple(image, mask, model.spec.size_multiple)
     for fill, attention in model.generate(padded_image, padded_mask, seeds, cancel, True):
         if attention is not None and padded_mask.shape != mask.shape:
             attention = None  # its grid covers the padding; derive scores instead
@@ -393,27 +393,22 @@ def border_shift(
     return BorderShift(np.ascontiguousarray(spread.permute(1, 2, 0).numpy()), box, step)
 
 
-def run_cra(
-    model: InpaintModel,
-    image: np.ndarray,
-    mask: np.ndarray,
-    seeds: Sequence[int],
-    cancel: CancelToken | None,
-    report: Callable[[float], None],
-) -> Iterator[np.ndarray]:
+def run(view: View) -> Iterator[np.ndarray]:
     """Strategy ``cra``: yield one full-resolution result per seed (module docstring)."""
+    model, image, mask, seeds = view.model, view.image, view.mask, view.seeds
+    cancel, report = view.cancel, view.report
     h, w = mask.shape
     native = model.spec.native_size
     if native is None or max(h, w) <= native:
         # The model sees the photo as it is: there is no lost detail to restore.
-        yield from run_whole(model, image, mask, seeds, cancel, report, None)
+        yield from fill_whole(view, None)
         return
     grid = plan_grid(h, w, native)
     device = torch.device(model.device if model.spec.uses_torch else "cpu")
     image_p, mask_p = pad_to_shape(image, mask, grid.padded_shape)
     lh, lw = grid.low_shape
     low_image = cv2.resize(image_p, (lw, lh), interpolation=cv2.INTER_AREA)
-    low_mask = _downscale_mask(mask_p, (lw, lh))
+    low_mask = downscale_mask(mask_p, (lw, lh))
     # Full-resolution hole cells; the aggregation fills exactly these.
     holes_np = mask_p.reshape(grid.rows, grid.cell, grid.cols, grid.cell).any(axis=(1, 3))
     holes = torch.from_numpy(holes_np.reshape(-1)).to(device)
