@@ -393,26 +393,48 @@ def split_report(model: str, part: dict, data: Path, size: int, n_cases: int) ->
 
 
 def evaluate_cli(args: argparse.Namespace) -> int:
-    """``python -m training evaluate``: snapshot the run's checkpoint, evaluate it on the
-    validation and test splits (with and without the texture stage), write tables and
-    contact sheets."""
+    """``python -m training evaluate``: :func:`evaluate_run` with the command's options."""
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model
+    evaluate_run(
+        args.model, run_dir, data=args.data, weights=args.weights, size=args.size,
+        cases=args.cases, out=args.out, split=args.split, texture=args.texture,
+        threads=args.threads,
+    )  # fmt: skip
+    return 0
+
+
+def evaluate_run(
+    model_id: str,
+    run_dir: Path,
+    data: Path | None = None,
+    weights: Path | None = None,
+    size: int | None = None,
+    cases: int | None = None,
+    out: Path | None = None,
+    split: str = "both",
+    texture: str = "both",
+    threads: int | None = None,
+) -> dict:
+    """Snapshot the run's checkpoint (or load ``weights``), evaluate it on the validation and
+    test splits (``split``), with and without the texture stage (``texture``: off, on,
+    both), write ``RUN/eval.md`` (or ``out``), its ``.json`` and the contact sheets, print
+    the tables; returns what the ``.json`` holds (export reads it)."""
     from engine.texture import TextureRefined
 
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model
+    run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     ecfg = config.get("evaluate", {})
-    size = args.size or int(ecfg.get("size", 512))
-    n_cases = args.cases or int(ecfg.get("cases_per_bin", 2))
-    data = Path(args.data or config.get("data", {}).get("root", "data/starter"))
-    threads = getattr(args, "threads", None) or config.get("train", {}).get("threads", 1)
-    torch.set_num_threads(int(threads))
+    size = size or int(ecfg.get("size", 512))
+    n_cases = cases or int(ecfg.get("cases_per_bin", 2))
+    data = Path(data or config.get("data", {}).get("root", "data/starter"))
+    torch.set_num_threads(int(threads or config.get("train", {}).get("threads", 1)))
     info: dict = {"size": size, "cases_per_bin": n_cases, "data": str(data)}
-    if args.model in CLASSICAL:
-        model = classical_model(args.model)
-    elif args.weights:
-        model = model_from_weights(args.model, args.weights)
-        info["weights"] = str(args.weights)
+    if model_id in CLASSICAL:
+        model = classical_model(model_id)
+    elif weights:
+        model = model_from_weights(model_id, weights)
+        info["weights"] = str(weights)
     else:
         last = run_dir / "checkpoints" / "last.pt"
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
@@ -421,21 +443,21 @@ def evaluate_cli(args: argparse.Namespace) -> int:
         snapshot = last.with_name(f"step-{step}.pt")
         if not snapshot.is_file():
             shutil.copy(last, snapshot)
-        model = model_from_checkpoint(args.model, snapshot)
+        model = model_from_checkpoint(model_id, snapshot)
         info.update(step=step, checkpoint=str(snapshot))
         if ckpt.get("average"):
             info["average"] = average_description(ckpt["average"])
     models: dict[str, InpaintModel] = {}
-    if args.model not in CLASSICAL and args.texture in ("off", "both"):
-        models[args.model] = model
-    if args.model not in CLASSICAL and args.texture in ("on", "both"):
-        models[f"{args.model}+texture"] = TextureRefined(model)
+    if model_id not in CLASSICAL and texture in ("off", "both"):
+        models[model_id] = model
+    if model_id not in CLASSICAL and texture in ("on", "both"):
+        models[f"{model_id}+texture"] = TextureRefined(model)
     for cid in CLASSICAL:
-        models[cid] = model if cid == args.model else classical_model(cid)
+        models[cid] = model if cid == model_id else classical_model(cid)
     tag = f"step-{info['step']}" if "step" in info else "weights"
     averaged = f", {info['average']['text']}" if "average" in info else ""
     judge = DeepFeatureDistance()
-    splits = SPLITS if args.split == "both" else (args.split,)
+    splits = SPLITS if split == "both" else (split,)
     sections = []
     for split in splits:
         sheet = run_dir / "eval" / tag / f"contact-sheet-{split}.png"
@@ -444,19 +466,19 @@ def evaluate_cli(args: argparse.Namespace) -> int:
             print(f"no {SPLIT_NAMES[split]} images in {data}; skipped")
             continue
         info[split] = part
-        sections.append(split_report(args.model, part, data, size, n_cases))
+        sections.append(split_report(model_id, part, data, size, n_cases))
     if "val" in info:
         # What export and the manifest read: the validation split.
         val = info["val"]
         info.update(cases=val["cases"], images=val["images"], results=val["results"])
         info.update(table=val["table"], border_table=val["border_table"])
-        if args.model in val["results"]:
-            info["beats_telea"] = beats_reference(val["results"], args.model)
-    out = args.out or run_dir / "eval.md"
+        if model_id in val["results"]:
+            info["beats_telea"] = beats_reference(val["results"], model_id)
+    out = Path(out) if out else run_dir / "eval.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    header = f"# Evaluation of {args.model} ({tag}{averaged})\n\n"
+    header = f"# Evaluation of {model_id} ({tag}{averaged})\n\n"
     text = header + "\n".join(sections)
     out.write_text(text)
     (out.with_suffix(".json")).write_text(json.dumps(info, indent=1))
     print(text)
-    return 0
+    return info

@@ -150,7 +150,7 @@ def reproduce(model_id: str, data: Path, run: str | None, device: str | None) ->
     has shipped weights, else ``training/configs/<id>.json``. Resumes if interrupted.
     """
     from engine.registry import manifest
-    from training.cli import build_parser
+    from training.evaluate import evaluate_run
     from training.fetch import fetch_data
     from training.trainer import load_config, train
 
@@ -171,10 +171,7 @@ def reproduce(model_id: str, data: Path, run: str | None, device: str | None) ->
             file=sys.stderr,
         )
         return 1
-    args = build_parser().parse_args(["evaluate", "--model", model_id, "--run-dir", str(run_dir)])
-    rc = args.func(args)
-    if rc:
-        return rc
+    evaluate_run(model_id, run_dir)
     command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     entry = export(model_id, run_dir / "eval.json", command=command)
     print(f"reproduced {model_id}: {entry['file']} sha256 {entry['sha256']} in {os.getcwd()}")
