@@ -64,11 +64,6 @@ class Rect(NamedTuple):
             max(self.y1, other.y1),
         )
 
-    def intersects(self, other: Rect) -> bool:
-        return (
-            self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
-        )
-
 
 def bounding_rect(mask: np.ndarray) -> Rect | None:
     """The bounding rectangle of the True pixels of a 2-D bool array, or None if there are none.

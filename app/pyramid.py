@@ -58,9 +58,6 @@ class Pyramid:
             raise ValueError(f"new base has shape {base.shape}, expected {self._base.shape}")
         self._base = base
 
-    def built(self, level: int) -> bool:
-        return level == 0 or level in self._levels
-
     def level(self, level: int) -> np.ndarray:
         """Level ``level`` (0 = the base itself), building it and the ones above on first use."""
         if level <= 0:

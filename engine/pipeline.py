@@ -82,9 +82,6 @@ class Engine:
             self._models.popitem(last=False)
         return model
 
-    def unload_all(self) -> None:
-        self._models.clear()
-
     @staticmethod
     def _device_for(spec: ModelSpec, device: str) -> str:
         if spec.uses_torch:

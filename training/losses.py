@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,29 +74,6 @@ def perceptual(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torc
 def style(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
     """Sum over layers of the mean L1 distance between Gram matrices."""
     return sum((gram(a) - gram(b)).abs().mean() for a, b in zip(feats_a, feats_b, strict=True))
-
-
-def kl_normal(mu: torch.Tensor, logvar: torch.Tensor, prior_std: float = 1.0) -> torch.Tensor:
-    """KL( N(mu, exp(logvar)) || N(0, prior_std^2) ), mean over elements."""
-    var_p = prior_std**2
-    return 0.5 * (logvar.exp() / var_p + mu.pow(2) / var_p - 1 - logvar + np.log(var_p)).mean()
-
-
-def spatial_discount(hole: torch.Tensor, gamma: float = 0.99) -> torch.Tensor:
-    """DeepFill's weight map: ``gamma ** d`` inside the hole (d = distance in pixels to the
-    nearest known pixel), 1 outside. ``(N, 1, H, W)`` float, same device as ``hole``."""
-    maps = []
-    for m in hole.detach().float().cpu().numpy()[:, 0]:
-        dist = cv2.distanceTransform((m > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
-        maps.append(np.where(m > 0.5, gamma**dist, 1.0).astype(np.float32))
-    return torch.from_numpy(np.stack(maps))[:, None].to(hole.device)
-
-
-def discounted_l1(
-    pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, gamma: float = 0.99
-) -> torch.Tensor:
-    """Spatially discounted L1 on the hole: far-from-border pixels count less (DeepFill)."""
-    return ((pred - target).abs() * hole * spatial_discount(hole, gamma)).mean()
 
 
 def wgan_critic_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,6 @@ engine: images ``(N, 3, H, W)`` in [0, 1], masks ``(N, 1, H, W)`` with 1 = hole.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -121,8 +120,6 @@ def get_recipe(model_id: str) -> Recipe:
 def recipe_ids() -> list[str]:
     return list(_RECIPES)
 
-
-RecipeFactory = Callable[[], Recipe]
 
 # Recipes register themselves on import.
 from training.recipes import dfnet, hifill, pconv  # noqa: E402, F401
