@@ -28,16 +28,9 @@ from training.logs import read_log
 from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
+from training.schedule import crop_at, ever_weighted, loss_weights_at, lr_at, model_config_at
 from training.smoke import synthetic_images, tiny_config
-from training.trainer import (
-    Trainer,
-    crop_at,
-    ever_weighted,
-    load_config,
-    loss_weights_at,
-    lr_at,
-    model_config_at,
-)
+from training.trainer import Trainer, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -81,7 +81,7 @@ class HiFillRecipe(Recipe):
 
     def uses_critic(self, settings: dict) -> bool:
         # The CPU config leaves the adversarial term out (see its notes): no critic steps.
-        from training.trainer import ever_weighted
+        from training.schedule import ever_weighted
 
         return ever_weighted(settings, "gan")
 
