@@ -49,7 +49,7 @@ def test_feature_matching_is_zero_when_fake_equals_real(disc):
     real, mask = batch(0)
     assert float(adversarial.feature_matching(disc, real, real.clone(), mask).detach()) == 0.0
     fake, _ = batch(1)
-    assert float(adversarial.feature_matching(disc, fake, real, mask)) > 0
+    assert float(adversarial.feature_matching(disc, fake, real, mask).detach()) > 0
 
 
 def test_only_patches_that_see_the_hole_are_fake(disc):
