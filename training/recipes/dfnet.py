@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.models.dfnet import DFNet, DFNetModel, downscale
+from engine.models.dfnet import DFNetModel, downscale
 from training import losses
 from training.data import Batch
 from training.recipes import LossContext, Recipe, register_recipe
@@ -21,9 +21,6 @@ class DFNetRecipe(Recipe):
     model_id = "dfnet"
     model_class = DFNetModel
     backbone_terms = ("perceptual", "style_out", "style_comp")
-
-    def build_generator(self, model_config) -> nn.Module:
-        return DFNet(model_config)
 
     def generator_losses(
         self, generator: nn.Module, batch: Batch, ctx: LossContext

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.models.hifill import HiFillModel, HiFillNet
+from engine.models.hifill import HiFillModel
 from training import adversarial, losses
 from training.data import Batch
 from training.recipes import LossContext, Recipe, register_recipe
@@ -63,9 +63,6 @@ class HiFillRecipe(Recipe):
 
     model_id = "hifill"
     model_class = HiFillModel
-
-    def build_generator(self, model_config) -> nn.Module:
-        return HiFillNet(model_config)
 
     def build_critic(self, model_config, settings: dict | None = None) -> nn.Module | None:
         patch = (settings or {}).get("adversarial", {})

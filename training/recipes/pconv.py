@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.models.pconv import PConvModel, PConvUNet
+from engine.models.pconv import PConvModel
 from training.data import Batch
 from training.recipes import LossContext, Recipe, register_recipe
 from training.recipes.common import reconstruction_terms
@@ -18,9 +18,6 @@ class PConvRecipe(Recipe):
     model_id = "pconv"
     model_class = PConvModel
     backbone_terms = ("perceptual", "style_out", "style_comp")
-
-    def build_generator(self, model_config) -> nn.Module:
-        return PConvUNet(model_config)
 
     def generator_losses(
         self, generator: nn.Module, batch: Batch, ctx: LossContext
