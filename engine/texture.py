@@ -310,7 +310,8 @@ def refine_texture(
                 estimate[level.hole] = _vote(level, match, dist)
                 rounds = settings.rounds
             guide_windows = level.windows(model_fill, level.targets) if guide > 0 else None
-            exact = len(level.targets) * len(level.sources) <= EXACT_BUDGET
+            # The coarsest level is always matched exactly (there is no match to improve yet).
+            exact = match is None or len(level.targets) * len(level.sources) <= EXACT_BUDGET
             for _ in range(rounds):
                 query = level.windows(estimate, level.targets)
                 if guide_windows is not None:
