@@ -191,7 +191,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     model_id = args.model or default_model_id()
     get_spec(model_id)  # unknown ids fail before any file is read
     if args.model is None:
-        preferred = next(s for s in list_models())  # the catalog's default comes first
+        preferred = list_models()[0]  # the catalog's default comes first
         if preferred.id != model_id:
             print(
                 f"note: {preferred.label}, the default model, cannot run "
