@@ -88,14 +88,6 @@ def _level_shapes(h: int, w: int) -> list[tuple[int, int]]:
     return shapes[::-1]
 
 
-def _downscale_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A level pixel is a hole if it covers any hole pixel."""
-    if mask.shape == shape:
-        return mask
-    area = cv2.resize(mask.view(np.uint8) * np.uint8(255), shape[::-1], cv2.INTER_AREA)
-    return area > 0
-
-
 class _Level:
     """One pyramid level: its pixels, hole, targets and source windows, all flattened."""
 
@@ -105,7 +97,12 @@ class _Level:
         h, w = shape
         self.h, self.w = h, w
         small = photo if photo.shape[:2] == shape else cv2.resize(photo, (w, h), cv2.INTER_AREA)
-        hole = _downscale_mask(mask, shape)
+        # A level pixel is a hole if it covers any hole pixel.
+        hole = (
+            mask
+            if mask.shape == shape
+            else cv2.resize(mask.view(np.uint8) * np.uint8(255), shape[::-1], cv2.INTER_AREA) > 0
+        )
         r = PATCH // 2
         kernel = np.ones((PATCH, PATCH), np.uint8)
         touched = cv2.dilate(hole.view(np.uint8), kernel).astype(bool)
@@ -117,7 +114,6 @@ class _Level:
         self.targets = torch.from_numpy(np.flatnonzero(touched)).to(device)
         self.sources = torch.from_numpy(np.flatnonzero(valid)).to(device)
         self.valid = torch.from_numpy(valid.reshape(-1)).to(device)
-        r = PATCH // 2
         dy, dx = torch.meshgrid(torch.arange(PATCH), torch.arange(PATCH), indexing="ij")
         self._offsets = (dy * (w + 2 * r) + dx).flatten().to(device)
         self.source_windows = self.windows(self.pixels)
@@ -300,16 +296,16 @@ def refine_texture(
             if cancel is not None:
                 cancel.check()
             model_fill = level.pixels  # the model's fill in the hole at this level
+            fill_windows = level.windows(model_fill, level.targets)
+            estimate = model_fill.clone()
             if match is None:
-                estimate = model_fill.clone()
                 rounds = settings.coarse_rounds
             else:
                 match = _upsample_match(levels[i - 1], match, level, generator)
-                dist = _distance(level, level.windows(level.pixels, level.targets), match)
-                estimate = model_fill.clone()
+                dist = _distance(level, fill_windows, match)
                 estimate[level.hole] = _vote(level, match, dist)
                 rounds = settings.rounds
-            guide_windows = level.windows(model_fill, level.targets) if guide > 0 else None
+            guide_windows = fill_windows if guide > 0 else None
             # The coarsest level is always matched exactly (there is no match to improve yet).
             exact = match is None or len(level.targets) * len(level.sources) <= EXACT_BUDGET
             for _ in range(rounds):
