@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.highres.common import downscale_mask
 from engine.jobs import CancelToken
 from engine.models.base import InpaintModel
 
@@ -96,13 +97,13 @@ class _Level:
     ) -> None:
         h, w = shape
         self.h, self.w = h, w
-        small = photo if photo.shape[:2] == shape else cv2.resize(photo, (w, h), cv2.INTER_AREA)
-        # A level pixel is a hole if it covers any hole pixel.
-        hole = (
-            mask
-            if mask.shape == shape
-            else cv2.resize(mask.view(np.uint8) * np.uint8(255), shape[::-1], cv2.INTER_AREA) > 0
+        small = (
+            photo
+            if photo.shape[:2] == shape
+            else cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
         )
+        # A level pixel is a hole if it covers any hole pixel.
+        hole = mask if mask.shape == shape else downscale_mask(mask, (w, h))
         r = PATCH // 2
         kernel = np.ones((PATCH, PATCH), np.uint8)
         touched = cv2.dilate(hole.view(np.uint8), kernel).astype(bool)
