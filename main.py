@@ -263,7 +263,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from engine import list_models, unavailable_reason
     from engine.errors import WeightsError
     from engine.highres import strategies_for
-    from engine.registry import verified_weights_path
+    from engine.registry import quality_gap, verified_weights_path
 
     rows = []
     for spec in list_models():
@@ -289,6 +289,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "reason": reason,
                 "strategies": list(strategies_for(spec)),
                 "default": spec.default,
+                "below_bar": quality_gap(spec),
             }
         )
     if args.json:
@@ -300,6 +301,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             state = "ready (no weights needed)"
         else:
             state = "ready" if r["available"] else f"unavailable: {r['reason']}"
+            if r["below_bar"]:
+                state += f"; below the quality bar: {r['below_bar']}"
         flag = " [default]" if r["default"] else ""
         print(f"{r['id']:<{width}}  {r['label']}{flag}: {r['description']}")
         print(f"{'':<{width}}  {state}")

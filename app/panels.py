@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.results import ResultsStrip
 from engine.highres import describe, strategies_for
-from engine.registry import ModelSpec, get_spec, list_models, unavailable_reason
+from engine.registry import ModelSpec, get_spec, list_models, quality_gap, unavailable_reason
 
 
 def action_button(action: QAction, text: bool = False) -> QToolButton:
@@ -47,9 +47,17 @@ class ModelPicker(QComboBox):
         model = QStandardItemModel(self)
         for spec in list_models():
             reason = unavailable_reason(spec)
-            item = QStandardItem(spec.label if reason is None else f"{spec.label} (unavailable)")
+            gap = quality_gap(spec) if reason is None else None
+            label = spec.label
+            if reason is not None:
+                label += " (unavailable)"
+            elif gap is not None:
+                label += " (below the bar)"
+            item = QStandardItem(label)
             item.setData(spec.id, Qt.ItemDataRole.UserRole)
             tip = spec.description if reason is None else f"{spec.description}\n{reason}"
+            if gap is not None:
+                tip += f"\nBelow the project's quality bar: {gap}."
             item.setToolTip(tip)
             item.setEnabled(reason is None)
             model.appendRow(item)

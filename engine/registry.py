@@ -153,6 +153,15 @@ def unavailable_reason(spec: ModelSpec) -> str | None:
     return None
 
 
+def quality_gap(spec: ModelSpec) -> str | None:
+    """None if the model's shipped weights meet the project's quality bar (or it has none),
+    else how far they fall short, from the manifest (``metrics.gap``)."""
+    metrics = manifest().get(spec.id, {}).get("metrics", {})
+    if not isinstance(metrics, dict) or metrics.get("meets_quality_bar", True):
+        return None
+    return str(metrics.get("gap") or "below the quality bar on the validation photos")
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

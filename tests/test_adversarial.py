@@ -87,3 +87,29 @@ def test_hifill_trains_with_the_patch_discriminator(tmp_path: Path):
     trainer.fit(progress=False)
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert "critic_r1" in log[0] and "feature_match" in log[0] and len(log) == 3
+
+
+def test_deepfill_trains_with_local_and_global_wgan_critics(tmp_path: Path):
+    photos = synthetic_images(tmp_path / "photos", count=6)
+    config = tiny_config("deepfill", photos, steps=2, log_every=1)
+    config["loss_weights"]["gan"] = 0.001
+    trainer = Trainer(config, tmp_path / "run")
+    assert isinstance(trainer.critic, adversarial.LocalGlobalCritic)
+    trainer.fit(progress=False)
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert "critic_gp" in log[0] and "critic_wgan" in log[0] and ",gan," in log[0]
+    assert len(log) == 3
+
+
+def test_local_critic_sees_only_each_items_hole_box():
+    critic = adversarial.LocalGlobalCritic(channels=4)
+    image = torch.rand(2, 3, 64, 64)
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[0, :, 4:20, 8:40] = 1
+    mask[1, :, 30:60, 30:50] = 1
+    assert adversarial.hole_boxes(mask) == [(4, 8, 20, 40), (30, 30, 60, 50)]
+    changed = image.clone()
+    changed[0, :, 40:, :8] = torch.rand(3, 24, 8)  # outside item 0's box
+    changed[1, :, :20, :20] = torch.rand(3, 20, 20)  # outside item 1's box
+    assert torch.equal(critic.local_score(image, mask), critic.local_score(changed, mask))
+    assert not torch.equal(critic.global_(image, mask), critic.global_(changed, mask))

@@ -396,3 +396,17 @@ def test_a_folder_and_a_file_are_named_when_they_do_not_pair(tmp_path):
     _, mask_path, _, _ = write_pair(tmp_path / "in", "a", tmp_path / "masks")
     proc = run_cli("inpaint", tmp_path / "in", "--mask", mask_path)
     assert_one_line_error(proc, f"'{tmp_path / 'in'}' is a folder", f"'{mask_path}' a file")
+
+
+def test_models_says_when_shipped_weights_are_below_the_quality_bar(tmp_path):
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "resources" / "weights", weights)
+    manifest = json.loads((weights / "manifest.json").read_text())
+    manifest["pconv"]["metrics"].update(meets_quality_bar=False, gap="L1 +3% against Telea")
+    (weights / "manifest.json").write_text(json.dumps(manifest))
+    env = {"INPAINT_STUDIO_WEIGHTS": str(weights)}
+    rows = {r["id"]: r for r in json.loads(run_cli("models", "--json", env=env).stdout)}
+    assert rows["pconv"]["available"] and rows["pconv"]["below_bar"] == "L1 +3% against Telea"
+    assert rows["hifill"]["below_bar"] is None
+    proc = run_cli("models", env=env)
+    assert "ready; below the quality bar: L1 +3% against Telea" in proc.stdout

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import cv2
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from weights_util import install_untrained
 
 from engine.jobs import InpaintRequest
 from engine.layers.attention import AttentionTransfer, attention_scores, hole_cells, to_cells
@@ -19,7 +18,7 @@ from engine.models.catalog import HIFILL
 from engine.models.hifill import HiFillConfig, HiFillModel, HiFillNet
 from engine.models.torch_base import known_error_correction
 from engine.pipeline import Engine
-from engine.registry import WEIGHTS_DIR_ENV, sha256_file, verified_weights_path
+from engine.registry import verified_weights_path
 
 TINY = HiFillConfig(coarse_channels=4, refine_channels=4)
 
@@ -180,14 +179,7 @@ def test_scores_shared_across_scales():
 def untrained_weights(tmp_path, monkeypatch):
     """An UNTRAINED HiFill weights file + manifest (for flow tests; never shipped)."""
     torch.manual_seed(0)
-    net = HiFillNet(TINY)
-    path = tmp_path / HIFILL.weights_file
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(path), metadata={"config": json.dumps(dataclasses.asdict(TINY))})
-    manifest = {"hifill": {"file": path.name, "sha256": sha256_file(path)}}
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
-    return path
+    return install_untrained(tmp_path, monkeypatch, "hifill", HiFillNet(TINY), TINY)
 
 
 def test_model_returns_its_attention(untrained_weights):

@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from training import losses
 from training.data import CropSampler, list_split
 from training.evaluate import (
     BIN_LABELS,
@@ -131,12 +132,12 @@ def test_split_is_by_file_and_sampler_is_seeded(photos: Path) -> None:
 
 
 def test_recipes_are_registered() -> None:
-    assert {"pconv", "dfnet"} <= set(recipe_ids())
+    assert {"pconv", "dfnet", "hifill", "deepfill"} <= set(recipe_ids())
     with pytest.raises(ValueError, match="known"):
         get_recipe("nope")
 
 
-@pytest.mark.parametrize("model_id", ["pconv", "dfnet"])
+@pytest.mark.parametrize("model_id", ["pconv", "dfnet", "deepfill"])
 def test_twenty_steps_lower_the_loss(model_id: str, photos: Path, tmp_path: Path) -> None:
     trainer = Trainer(tiny_config(model_id, photos), tmp_path)
     sampler = CropSampler(list_split(photos, "train"), 64, 128, 0.5)
@@ -325,3 +326,18 @@ def test_fetch_data_builds_the_starter_set(tmp_path: Path) -> None:
     assert manifest["count"]["train"] > 150 and manifest["count"]["val"] > 10
     for entry in manifest["files"]:
         assert entry["licence_file"] and (tmp_path / entry["licence_file"]).is_file()
+
+
+def test_spatial_discount_falls_with_distance_from_the_known_region() -> None:
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 8:56, 8:56] = 1
+    discount = losses.spatial_discount(hole, 0.9)
+    assert torch.all(discount[hole == 0] == 0)
+    row = discount[0, 0, 32, 8:32]  # from the hole's left edge to its middle
+    assert torch.all(row[1:] < row[:-1])
+    assert float(row[0]) == pytest.approx(0.9, rel=0.01)
+    assert 0.9**25 < float(discount[0, 0, 32, 31]) < 0.9**22  # 24 px in (approximate L2)
+    pred, target = torch.zeros(1, 3, 64, 64), torch.ones(1, 3, 64, 64)
+    assert float(losses.discounted_l1(pred, target, discount)) < float(
+        losses.hole_l1(pred, target, hole)
+    )

@@ -18,6 +18,10 @@ sharpen anything (shared/METHODS.md §6):
   before the discriminator sees them (Zhao et al. 2020), so a small photo set does not
   let it memorise the photos.
 
+And the papers' own WGAN-GP critics, for the recipes that reproduce them:
+:class:`GlobalCritic` (HiFill, DeepFill's global critic) and :class:`LocalGlobalCritic`
+(DeepFill v1: a local critic on each hole's bounding box beside the global one).
+
 Images are (N, 3, H, W) in [0, 1], masks (N, 1, H, W) with 1 = hole.
 """
 
@@ -154,3 +158,76 @@ def diff_augment(
         x = (x - mean) * contrast + mean
         out.append(move(x))
     return out, move(mask)
+
+
+# WGAN-GP's gradient-penalty weight (Gulrajani et al.; HiFill and DeepFill use 10).
+GP_LAMBDA = 10.0
+
+
+class GlobalCritic(nn.Module):
+    """WGAN critic on the whole image and its mask: stride-2 5x5 convs, LeakyReLU, no norm.
+
+    (N, 3, H, W) image in [0, 1] and (N, 1, H, W) mask -> (N,) scores.
+    """
+
+    def __init__(self, channels: int = 32, levels: int = 5) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 4
+        for i in range(levels):
+            cout = channels * min(2**i, 4)
+            layers += [nn.Conv2d(cin, cout, 5, 2, 2), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, 1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.body(torch.cat([image * 2 - 1, mask], 1))
+        return self.head(x.mean(dim=(2, 3))).squeeze(1)
+
+
+def hole_boxes(mask: torch.Tensor) -> list[tuple[int, int, int, int]]:
+    """Bounding box ``(top, left, bottom, right)`` (exclusive) of each item's hole; the whole
+    image for an item without one."""
+    boxes = []
+    h, w = mask.shape[-2:]
+    for m in mask[:, 0] > 0.5:
+        rows, cols = m.any(1).nonzero(), m.any(0).nonzero()
+        if len(rows) == 0:
+            boxes.append((0, 0, h, w))
+        else:
+            boxes.append((int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1))
+    return boxes
+
+
+def crop_boxes(x: torch.Tensor, boxes: list[tuple[int, int, int, int]], size: int) -> torch.Tensor:
+    """Each item's box of ``x`` (N, C, H, W), resized (bilinear) to ``size x size``."""
+    crops = [
+        F.interpolate(
+            x[i : i + 1, :, top:bottom, left:right],
+            (size, size),
+            mode="bilinear",
+            align_corners=False,
+        )
+        for i, (top, left, bottom, right) in enumerate(boxes)
+    ]
+    return torch.cat(crops)
+
+
+class LocalGlobalCritic(nn.Module):
+    """DeepFill v1's two WGAN critics: ``local`` sees each item's hole bounding box scaled to
+    half the image side, ``global_`` the whole image. ``forward`` -> (local, global) scores,
+    each (N,); the WGAN losses use their sum, the gradient penalty is taken per critic."""
+
+    def __init__(self, channels: int = 32) -> None:
+        super().__init__()
+        self.local = GlobalCritic(channels, levels=4)
+        self.global_ = GlobalCritic(channels, levels=5)
+
+    def local_score(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        boxes = hole_boxes(mask)
+        size = max(8, image.shape[-1] // 2)
+        return self.local(crop_boxes(image, boxes, size), crop_boxes(mask, boxes, size))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.local_score(image, mask), self.global_(image, mask)

@@ -325,6 +325,42 @@ def meets_quality_bar(results: dict, model: str, reference: str = "telea") -> bo
     return bool(matches and all(beats[b] for b in rest))
 
 
+# The detail ratio a fill must reach in the hole (1 = as detailed as the photo).
+DETAIL_RANGE = (0.7, 1.3)
+
+
+def meets_texture_bar(results: dict, model: str, reference: str = "patchmatch") -> bool:
+    """The texture bar of the photo-real issue: in every bin from (0.1, 0.2] up ``model`` is
+    closer to the photo than ``reference`` in deep-feature distance with a detail ratio in
+    :data:`DETAIL_RANGE`. True when the evaluation has no deep-feature measures."""
+    rows, ref = results[model], results.get(reference)
+    if ref is None or any(len(rows[b]) <= DETAIL for b in BIN_LABELS[1:]):
+        return True
+    lo, hi = DETAIL_RANGE
+    return all(rows[b][DEEP] < ref[b][DEEP] and lo <= rows[b][DETAIL] <= hi for b in BIN_LABELS[1:])
+
+
+def quality_gap(results: dict, model: str) -> str:
+    """One sentence of how far ``model`` is from both bars (empty when it meets them)."""
+    parts = []
+    rest = BIN_LABELS[1:]
+    if not meets_quality_bar(results, model):
+        beats = beats_reference(results, model)
+        l1 = [results[model][b][0] / results["telea"][b][0] - 1 for b in rest]
+        parts.append(
+            f"beats OpenCV Telea in L1 and SSIM in {sum(beats[b] for b in rest)} of "
+            f"{len(rest)} bins from (0.1, 0.2] up (L1 {min(l1):+.0%} to {max(l1):+.0%})"
+        )
+    if not meets_texture_bar(results, model):
+        deep = [results[model][b][DEEP] / results["patchmatch"][b][DEEP] - 1 for b in rest]
+        detail = [results[model][b][DETAIL] for b in rest]
+        parts.append(
+            f"deep-feature distance {min(deep):+.0%} to {max(deep):+.0%} against PatchMatch, "
+            f"detail ratio {min(detail):.2f}-{max(detail):.2f} (bar 0.7-1.3)"
+        )
+    return "; ".join(parts)
+
+
 def texture_table(results: dict[str, dict[str, list[float]]], reference: str = "patchmatch") -> str:
     """One row per bin: deep-feature distance / detail ratio of every model; bold where a
     learned model is closer to the photo than ``reference`` with a detail ratio in

@@ -20,7 +20,12 @@ import torch
 from safetensors.torch import save_file
 
 from engine.registry import get_spec, sha256_file, weights_dir
-from training.evaluate import average_description, meets_quality_bar
+from training.evaluate import (
+    average_description,
+    meets_quality_bar,
+    meets_texture_bar,
+    quality_gap,
+)
 from training.trainer import generator_weights
 
 MAX_BYTES = 30 * 1024 * 1024
@@ -118,9 +123,14 @@ def export(
             "table": info["table"],
             "results": info["results"],
             "beats_telea_l1_and_ssim": beats,
-            "meets_quality_bar": meets_quality_bar(info["results"], model_id),
+            "meets_quality_bar": meets_quality_bar(info["results"], model_id)
+            and meets_texture_bar(info["results"], model_id),
         },
     }
+    gap = quality_gap(info["results"], model_id)
+    if gap:
+        # Read by the model picker and ``main.py models``: a file below the bar says so.
+        entry["metrics"]["gap"] = gap
     if ckpt.get("average"):
         entry["training"]["average"] = average_description(ckpt["average"])
     if note:

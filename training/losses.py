@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.models.torch_base import hole_distance
+
 
 def hole_l1(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """L1 over hole pixels, normalised by all elements (PConv's L_hole)."""
@@ -21,6 +23,20 @@ def hole_l1(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> tor
 def valid_l1(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """L1 over known pixels, normalised by all elements (PConv's L_valid)."""
     return ((pred - target).abs() * (1 - hole)).mean()
+
+
+def spatial_discount(hole: torch.Tensor, gamma: float = 0.9) -> torch.Tensor:
+    """DeepFill's spatially discounted weight: ``gamma ** d`` at a hole pixel ``d`` pixels
+    (Euclidean) from the nearest known pixel, 0 outside the hole. Hole pixels far from any
+    context have many plausible fills; their L1 is trusted less (paper: gamma 0.99, public
+    code 0.9)."""
+    dist = hole_distance(hole)
+    return torch.where(hole > 0.5, gamma ** dist.clamp(min=1.0), torch.zeros_like(dist))
+
+
+def discounted_l1(pred: torch.Tensor, target: torch.Tensor, discount: torch.Tensor) -> torch.Tensor:
+    """L1 weighted by ``discount`` (:func:`spatial_discount`), normalised by all elements."""
+    return ((pred - target).abs() * discount).mean()
 
 
 def total_variation(comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:

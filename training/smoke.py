@@ -41,7 +41,10 @@ def tiny_config(model_id: str, data_root: Path, **train: object) -> dict:
     fp32 (bit-reproducible), 1 thread; ``train`` overrides entries of its ``train`` section."""
     config = load_config(model_id)
     mc = config["model_config"]
-    mc.update(width=0.03125, kernels=[7, 5, 5, 3], channels=[64, 128, 256, 512])
+    if "kernels" in mc:  # the PConv-family U-Nets
+        mc.update(width=0.03125, kernels=[7, 5, 5, 3], channels=[64, 128, 256, 512])
+    else:  # DeepFill
+        mc.update(channels=4)
     if "fusion_scales" in mc:
         mc["fusion_scales"] = 2
     config["data"].update(root=str(data_root), max_side=128, min_scale=0.5)

@@ -82,4 +82,28 @@ DFNET = ModelSpec(
     "ACM Multimedia 2019",
 )
 
-SPECS: tuple[ModelSpec, ...] = (TELEA, NAVIER_STOKES, PATCHMATCH, PCONV, DFNET, HIFILL)
+DEEPFILL = ModelSpec(
+    id="deepfill",
+    label="DeepFill",
+    description="Coarse-to-fine network whose contextual attention copies features from "
+    "the known parts of the photo (Yu et al. 2018); cra takes it to 8K.",
+    entry="engine.models.deepfill:DeepFillModel",
+    native_size=512,
+    size_multiple=16,
+    needs_weights=True,
+    weights_file="deepfill.safetensors",
+    strategies=("cra",),
+    uses_torch=True,
+    paper="J. Yu, Z. Lin, J. Yang, X. Shen, X. Lu, T. S. Huang, Generative Image Inpainting "
+    "with Contextual Attention, CVPR 2018",
+)
+
+SPECS: tuple[ModelSpec, ...] = (
+    TELEA,
+    NAVIER_STOKES,
+    PATCHMATCH,
+    PCONV,
+    DFNET,
+    HIFILL,
+    DEEPFILL,
+)

@@ -17,8 +17,8 @@ Architecture (paper, section 3 and figure 3; channel counts scale with the confi
 - The scores are returned with the image so the ``cra`` strategy
   (:mod:`engine.highres.cra`) can aggregate full-resolution residuals with them.
 - Not in the paper: the engine shifts the refined fill by the network's own
-  colour error on the known pixels around the hole (:meth:`HiFillModel.fill`);
-  training sees the raw network.
+  colour error on the known pixels around the hole
+  (:class:`engine.models.torch_base.CoarseToFineModel`); training sees the raw network.
 
 Activations are ELU, images are scaled to [-1, 1] inside and the output is
 clipped there (as in DeepFill / HiFill). Any working size that is a multiple
@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,13 +37,7 @@ from torch import nn
 from engine.layers.attention import AttentionTransfer, attention_scores, hole_cells
 from engine.layers.gated_conv import GatedConv2d, GateKind
 from engine.models.base import AttentionScores
-from engine.models.torch_base import (
-    TorchInpaintModel,
-    image_to_tensor,
-    known_error_correction,
-    mask_to_tensor,
-    tensor_to_image,
-)
+from engine.models.torch_base import CoarseToFineModel
 
 TRANSFER_MODES = ("cell", "pixel", "skip")
 
@@ -239,7 +232,7 @@ class HiFillNet(nn.Module):
         return (coarse + 1.0) / 2.0, (refined + 1.0) / 2.0, scores
 
 
-class HiFillModel(TorchInpaintModel):
+class HiFillModel(CoarseToFineModel):
     """HiFill at its native 512; ``cra`` uses its attention for high-resolution photos."""
 
     config_class = HiFillConfig
@@ -247,30 +240,5 @@ class HiFillModel(TorchInpaintModel):
     def build(self, config: HiFillConfig) -> nn.Module:
         return HiFillNet(config)
 
-    def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
-    ) -> torch.Tensor:
-        return self.fill(image, mask)[0]
-
-    def fill(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The refined fill, shifted by the network's own colour error on the known pixels
-        around the hole (:func:`known_error_correction`), and the attention scores.
-
-        The small network's raw output is often a few levels off in colour (over the
-        validation cases its hole's mean colour was 5.6 levels off, Telea's 2.6); the
-        correction cut its L1 by 13% and took its border L1 below Telea's (README).
-        """
-        _, refined, scores = self.net(image * (1 - mask), mask)
-        return known_error_correction(refined.float(), image, mask), scores
-
-    @torch.inference_mode()
-    def predict_with_attention(
-        self, image: np.ndarray, mask: np.ndarray, seed: int
-    ) -> tuple[np.ndarray, AttentionScores | None]:
-        refined, scores = self.fill(
-            image_to_tensor(image, self.device), mask_to_tensor(mask, self.device)
-        )
-        return tensor_to_image(refined), AttentionScores(scores[0], self.net.config.cell)
-
-    def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
-        return self.predict_with_attention(image, mask, seed)[0]
+    def scores(self, attention: torch.Tensor, shape: tuple[int, int]) -> AttentionScores:
+        return AttentionScores(attention[0], self.net.config.cell)

@@ -122,4 +122,4 @@ def recipe_ids() -> list[str]:
 
 
 # Recipes register themselves on import.
-from training.recipes import dfnet, hifill, pconv  # noqa: E402, F401
+from training.recipes import deepfill, dfnet, hifill, pconv  # noqa: E402, F401

@@ -1,0 +1,118 @@
+"""DeepFill's contextual attention (Yu et al., CVPR 2018, section 4 and its public code).
+
+A hole's features are rebuilt from the features of the known background, patch by patch:
+
+1. Matching runs on the features scaled down by ``rate`` (2): every 3 x 3 patch of the
+   background is a kernel, L2-normalised (norm at least 1e-4), and its convolution with the
+   foreground is the cosine similarity of every foreground position to that patch.
+2. A background patch that touches the hole (any hole pixel under its 3 x 3 window of the
+   downscaled mask) is excluded; the mask is each batch item's own (the public code uses the
+   first item's mask for the whole batch).
+3. *Fuse*: the score map, seen as an image indexed by (background patch, foreground
+   position), is convolved with a 3 x 3 identity kernel, once in row-major order and once in
+   column-major order, so a match counts more when its neighbours match the neighbouring
+   positions too (coherent copies win over isolated lookalikes).
+4. Softmax with scale 10 over the background patches (excluded ones get zero weight; the
+   public code multiplies the logits by the mask before and after the softmax, which leaves
+   the weights a little short of summing to 1; here they are left out of the softmax).
+5. Reconstruction: the weights paste the *raw* 4 x 4 background patches of the full-size
+   features at stride 2 (a transposed convolution, done as unfold / matmul / fold) and the
+   sum is divided by the 4 patches that overlap every pixel.
+
+Everything is batched matrix products; the cost is quadratic in the number of positions
+(4,096 at a 512 input), so the network only ever runs at its working size and the ``cra``
+strategy takes it to full resolution with the same scores, pooled to its cells.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SOFTMAX_SCALE = 10.0
+# Smallest norm a background patch is divided by (the public code's 1e-4).
+MIN_NORM = 1e-4
+
+
+def _diagonal_sum(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """(N, A, B) -> same: the sum of ``x[a + k, b + k]`` for k in -r..r (zero beyond the
+    ends), which is a convolution with a ``kernel x kernel`` identity matrix."""
+    r = kernel // 2
+    padded = F.pad(x, (r, r, r, r))
+    a, b = x.shape[-2:]
+    out = padded[:, r : r + a, r : r + b].clone()
+    for k in range(-r, r + 1):
+        if k:
+            out += padded[:, r + k : r + k + a, r + k : r + k + b]
+    return out
+
+
+def _fuse(scores: torch.Tensor, grid: tuple[int, int], kernel: int) -> torch.Tensor:
+    """Propagate scores (N, L, L) along the diagonal of the (foreground, background) map,
+    first with positions in row-major order, then in column-major order (public code)."""
+    n, lf, lb = scores.shape
+    h, w = grid
+
+    def transpose(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+        # Reorder both axes from row-major (rows, cols) to column-major.
+        x = x.reshape(n, rows, cols, rows, cols).permute(0, 2, 1, 4, 3)
+        return x.reshape(n, lf, lb)
+
+    s = _diagonal_sum(transpose(_diagonal_sum(scores, kernel), h, w), kernel)
+    return transpose(s, w, h)
+
+
+class ContextualAttention(nn.Module):
+    """Parameter-free; ``forward(features, mask)`` returns the rebuilt features and the
+    attention weights. Features (N, C, H, W) with H, W multiples of ``rate``."""
+
+    def __init__(
+        self,
+        patch: int = 3,
+        rate: int = 2,
+        fuse_kernel: int = 3,
+        softmax_scale: float = SOFTMAX_SCALE,
+        fuse: bool = True,
+    ) -> None:
+        super().__init__()
+        self.patch = patch
+        self.rate = rate
+        self.fuse_kernel = fuse_kernel
+        self.softmax_scale = softmax_scale
+        self.fuse = fuse
+
+    def weights(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attention weights (N, L, L): row f holds foreground position f's weights over the
+        background patches, on the downscaled grid (row-major, ``L = (H / rate) * (W /
+        rate)``); each row sums to 1 over the patches that do not touch the hole. ``mask``
+        (N, 1, H', W'), 1 = hole, at any size that is a whole multiple of the grid's."""
+        r, k = self.rate, self.patch
+        small = F.interpolate(features.float(), scale_factor=1 / r, mode="nearest")
+        h, w = small.shape[-2:]
+        # A downscaled pixel is a hole if any pixel under it is (thin strokes stay holes).
+        m = F.max_pool2d(mask.float(), mask.shape[-1] // w)
+        patches = F.unfold(small, k, padding=k // 2)  # (N, C*k*k, L) foreground windows
+        norm = patches.norm(dim=1, keepdim=True).clamp(min=MIN_NORM)
+        cosine = patches.transpose(1, 2) @ (patches / norm)  # (N, Lf, Lb)
+        if self.fuse:
+            cosine = _fuse(cosine, (h, w), self.fuse_kernel)
+        # A background patch counts only if its whole window is known.
+        touches = F.max_pool2d(m, k, stride=1, padding=k // 2).flatten(1) > 0  # (N, Lb)
+        logits = (cosine * self.softmax_scale).masked_fill(touches[:, None, :], float("-inf"))
+        # An image with no usable background patch at all has NaN rows: zero them.
+        return torch.nan_to_num(torch.softmax(logits, dim=2), nan=0.0)
+
+    def forward(
+        self, features: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rebuild every position from the background: (N, C, H, W) -> same, and the weights
+        (N, L, L) of :meth:`weights`."""
+        r = self.rate
+        attn = self.weights(features, mask)
+        h, w = features.shape[-2:]
+        raw = F.unfold(features, 2 * r, stride=r, padding=r // 2)  # (N, C*4r^2, Lb)
+        pasted = raw @ attn.transpose(1, 2).to(raw.dtype)  # (N, C*4r^2, Lf)
+        out = F.fold(pasted, (h, w), 2 * r, stride=r, padding=r // 2)
+        # Every pixel lies under (2r / r)^2 = 4 pasted patches.
+        return out / 4.0, attn
