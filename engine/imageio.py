@@ -41,6 +41,7 @@ from engine.errors import (
     MaskMismatchError,
 )
 from engine.pipeline import MAX_SIDE, check_image_size
+from engine.png import write_png
 
 # PIL formats we open. (Camera JPEGs with extra preview frames open as PIL's
 # "MPO" through the JPEG opener; they are JPEG files and reported as such.)
@@ -438,23 +439,28 @@ def save_image(
         if alpha.dtype == np.bool_:
             alpha = np.where(alpha, np.uint8(255), np.uint8(0))
 
-    image = Image.fromarray(np.ascontiguousarray(pixels))
-    if alpha is not None and fmt in _ALPHA_FORMATS:
-        image.putalpha(Image.fromarray(np.ascontiguousarray(alpha)))
     params: dict[str, object] = {}
     if like is not None and fmt != "BMP":
         if like.icc_profile:
             params["icc_profile"] = like.icc_profile
         if like.exif:
             params["exif"] = like.exif
+    if fmt == "PNG":
+        # Our own writer: 14x faster than PIL's at zlib level 1 on an 8K photo, and
+        # the file is smaller (see engine/png.py).
+        _write_atomically(
+            path,
+            overwrite,
+            lambda f: write_png(f, pixels, alpha, params.get("icc_profile"), params.get("exif")),
+        )
+        return path
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    if alpha is not None and fmt in _ALPHA_FORMATS:
+        image.putalpha(Image.fromarray(np.ascontiguousarray(alpha)))
     if fmt == "JPEG":
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
         params.update(quality=quality, lossless=quality == 100)
-    elif fmt == "PNG":
-        # zlib level 1: on an 8K photo 3.5x faster than PIL's default level 6
-        # for a file about 5% larger (photos' grain barely compresses anyway).
-        params.update(compress_level=1)
     elif fmt == "TIFF":
         params.update(compression="tiff_adobe_deflate")
     _write_atomically(path, overwrite, lambda f: image.save(f, format=fmt, **params))

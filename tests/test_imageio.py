@@ -19,6 +19,7 @@ from engine import (
     ImageTooLargeError,
     ImageWriteError,
     MaskMismatchError,
+    imageio,
 )
 from engine.imageio import Photo, load_image, load_mask, save_image, save_mask
 
@@ -309,13 +310,31 @@ def test_icc_profile_preserved(tmp_path, suffix):
     assert load_image(out).icc_profile == icc
 
 
-def test_exif_preserved_without_rotation(tmp_path):
+@pytest.mark.parametrize("suffix", [".webp", ".png"])
+def test_exif_preserved_without_rotation(tmp_path, suffix):
     source = tmp_path / "source.jpg"
     Image.fromarray(small_photo()).save(source, exif=exif_bytes(1))
     photo = load_image(source)
-    out = save_image(tmp_path / "out.webp", photo.pixels, like=photo)
+    out = save_image(tmp_path / f"out{suffix}", photo.pixels, like=photo)
     with Image.open(out) as im:
         assert im.getexif()[MAKE] == "TestCam"
+
+
+def test_png_of_a_jpeg_keeps_pixels_alpha_profile_and_exif(tmp_path):
+    # What `main.py inpaint photo.jpg` writes by default: the JPEG's decoded pixels exactly,
+    # with its ICC profile and EXIF; and an RGBA photo's alpha.
+    icc = srgb_profile()
+    source = tmp_path / "source.jpg"
+    Image.fromarray(small_photo(300, 500)).save(source, exif=exif_bytes(1), icc_profile=icc)
+    photo = load_image(source)
+    back = load_image(save_image(tmp_path / "out.png", photo.pixels, like=photo))
+    np.testing.assert_array_equal(back.pixels, photo.pixels)
+    assert (back.icc_profile, back.exif, back.alpha) == (icc, photo.exif, None)
+    alpha = np.random.default_rng(0).integers(0, 256, (300, 500), dtype=np.uint8)
+    back = load_image(save_image(tmp_path / "rgba.png", photo.pixels, like=photo, alpha=alpha))
+    np.testing.assert_array_equal(back.pixels, photo.pixels)
+    np.testing.assert_array_equal(back.alpha, alpha)
+    assert back.icc_profile == icc
 
 
 def test_photo_is_read_only_and_knows_its_size():
@@ -506,19 +525,26 @@ def test_save_never_overwrites_without_permission(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]  # no temp files left
 
 
-def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
-    target = tmp_path / "photo.png"
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_failed_save_keeps_the_existing_file(tmp_path, monkeypatch, suffix):
+    target = tmp_path / f"photo{suffix}"
     target.write_bytes(b"precious")
 
-    def broken_save(self, fp, format=None, **params):
+    def broken_save(fp, *args, **params):
         fp.write(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(ImageWriteError, match=r"^Cannot save 'photo\.png': the disk is full\.$"):
+    # PNG goes through the engine's own writer, the other formats through PIL.
+    if suffix == ".png":
+        monkeypatch.setattr(imageio, "write_png", broken_save)
+    else:
+        monkeypatch.setattr(Image.Image, "save", lambda self, fp, **kw: broken_save(fp))
+    with pytest.raises(
+        ImageWriteError, match=rf"^Cannot save 'photo\{suffix}': the disk is full\.$"
+    ):
         save_image(target, small_photo(), overwrite=True)
     assert target.read_bytes() == b"precious"
-    assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_unknown_extension(tmp_path):
