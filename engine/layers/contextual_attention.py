@@ -33,6 +33,8 @@ from torch import nn
 SOFTMAX_SCALE = 10.0
 # Smallest norm a background patch is divided by (the public code's 1e-4).
 MIN_NORM = 1e-4
+# Attention weights below this are set to 0 (see ContextualAttention.weights).
+TINY_WEIGHT = 1e-20
 
 
 def _diagonal_sum(x: torch.Tensor, kernel: int) -> torch.Tensor:
@@ -101,7 +103,10 @@ class ContextualAttention(nn.Module):
         touches = F.max_pool2d(m, k, stride=1, padding=k // 2).flatten(1) > 0  # (N, Lb)
         logits = (cosine * self.softmax_scale).masked_fill(touches[:, None, :], float("-inf"))
         # An image with no usable background patch at all has NaN rows: zero them.
-        return torch.nan_to_num(torch.softmax(logits, dim=2), nan=0.0)
+        attn = torch.nan_to_num(torch.softmax(logits, dim=2), nan=0.0)
+        # Weights this small change nothing, but as subnormal floats they made the paste's
+        # matrix product 3x slower on the CPU (2.3 s instead of 0.8 s for a 512 fill).
+        return attn.masked_fill(attn < TINY_WEIGHT, 0.0)
 
     def forward(
         self, features: torch.Tensor, mask: torch.Tensor
