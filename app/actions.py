@@ -172,7 +172,7 @@ def create_actions(w: QWidget) -> Actions:
             "Fill the hole with the chosen model",
         ),
         cancel=a(w, "&Cancel", "mdi6.stop-circle-outline", ["Esc"], "Stop the running job"),
-        previous_sample=a(w, "&Previous Sample", "mdi6.chevron-left", [","]),
-        next_sample=a(w, "&Next Sample", "mdi6.chevron-right", ["."]),
+        previous_sample=a(w, "&Previous Sample", "mdi6.chevron-left", [",", "Left"]),
+        next_sample=a(w, "&Next Sample", "mdi6.chevron-right", [".", "Right"]),
         tools=tools,
     )

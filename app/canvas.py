@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import math
 
+import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -131,6 +132,18 @@ class Canvas(QWidget):
         self._mask_visible = visible
         self.update()
 
+    def set_preview(self, image: np.ndarray | None) -> None:
+        """Show a gallery sample (RGB uint8, the photo's size) in place of the photo, without
+        the mask over it; None shows the photo again. Comparing then shows the photo."""
+        if self._layers is None:
+            return
+        self._layers.set_preview(image)
+        self.update()
+
+    @property
+    def previewing(self) -> bool:
+        return self._layers is not None and self._layers.previewing
+
     def set_compare(self, on: bool) -> None:
         """Show the photo as it was opened (True) or as it is now."""
         if on != self._compare:
@@ -230,7 +243,7 @@ class Canvas(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale * factor < 1.0)
         photo = self._layers.photo(level, original=self._compare)
         painter.drawImage(self._target(photo.width(), photo.height(), factor), photo)
-        if self._mask_visible and not self._compare:
+        if self._mask_visible and not self._compare and not self._layers.previewing:
             mask = self._layers.mask(level)
             painter.drawImage(self._target(mask.width(), mask.height(), factor), mask)
         self._paint_tool(painter)

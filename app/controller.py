@@ -29,6 +29,32 @@ class _Job:
     label: str
     step: PhotoEdit | None = None
     samples: list[np.ndarray] = field(default_factory=list)
+    # The gallery the job's samples go to (a job for several samples); None: the sample
+    # is applied as it arrives.
+    gallery: Gallery | None = None
+
+
+@dataclass
+class Gallery:
+    """Samples of one photo and mask, shown before one is used (the pluralistic gallery).
+
+    ``image`` and ``mask`` are the request's (the photo as it was when the first job of the
+    gallery started); ``seeds[i]`` recreates ``samples[i]`` (``--seed S --samples 1``).
+    """
+
+    doc: Document
+    image: np.ndarray
+    mask: np.ndarray
+    model_id: str
+    strategy: str
+    texture: bool
+    label: str
+    samples: list[np.ndarray] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def next_seed(self) -> int:
+        return max(self.seeds) + 1 if self.seeds else 0
 
 
 class InpaintController(QObject):
@@ -60,6 +86,7 @@ class InpaintController(QObject):
         self._load_id: int | None = None
         self._last_step: PhotoEdit | None = None
         self._last_doc: Document | None = None
+        self.gallery: Gallery | None = None
         self.engine.event.connect(self._on_event)
 
     @property
@@ -93,20 +120,71 @@ class InpaintController(QObject):
         if not doc.mask.any():
             raise EngineError("Paint over what to remove first: the mask is empty.")
         spec = get_spec(model_id)
+        samples = samples if spec.multi_sample else 1
+        texture = texture and spec.native_size is not None
+        gallery = None
+        if samples > 1:
+            # Several fills to choose from: none is applied until the user uses one.
+            gallery = Gallery(
+                doc, doc.photo, doc.mask.copy(), model_id, strategy, texture,
+                f"Inpaint with {spec.label}",
+            )  # fmt: skip
+        return self._submit(doc, model_id, samples, strategy, texture, gallery, seed=0)
+
+    def more(self, samples: int) -> int:
+        """Draw ``samples`` new samples (the seeds after the gallery's last) into the gallery;
+        returns the job id. Raises RuntimeError without a gallery or while a job runs."""
+        gallery = self.gallery
+        if gallery is None:
+            raise RuntimeError("no gallery to add samples to")
+        if self._job is not None:
+            raise RuntimeError("a job is already running")
+        return self._submit(
+            gallery.doc, gallery.model_id, samples, gallery.strategy, gallery.texture, gallery,
+            seed=gallery.next_seed,
+        )  # fmt: skip
+
+    def _submit(
+        self,
+        doc: Document,
+        model_id: str,
+        samples: int,
+        strategy: str,
+        texture: bool,
+        gallery: Gallery | None,
+        seed: int,
+    ) -> int:
+        spec = get_spec(model_id)
         request = InpaintRequest(
-            image=doc.photo,
-            mask=doc.mask,
+            image=gallery.image if gallery else doc.photo,
+            mask=gallery.mask if gallery else doc.mask,
             model_id=model_id,
-            samples=samples if spec.multi_sample else 1,
+            samples=samples,
+            seed=seed,
             strategy=strategy,
-            texture=texture and spec.native_size is not None,
+            texture=texture,
         )
-        self._job = _Job(request, doc, f"Inpaint with {spec.label}")
+        self._job = _Job(request, doc, f"Inpaint with {spec.label}", gallery=gallery)
+        self.gallery = gallery
         self._last_step = None
         self.engine.submit(request)
         self.busyChanged.emit(True)
         self.progressChanged.emit(0, f"Inpainting with {spec.label}…")
         return request.job_id
+
+    def use_sample(self, index: int) -> PhotoEdit | None:
+        """Apply gallery sample ``index`` to its photo as one undoable step (which also clears
+        the hole from the mask); None without that sample."""
+        gallery = self.gallery
+        if gallery is None or not 0 <= index < len(gallery.samples):
+            return None
+        label = f"{gallery.label} (seed {gallery.seeds[index]})"
+        doc = gallery.doc
+        # Only the gallery's hole changes: anything done to the photo since stays.
+        result = np.where(gallery.mask[..., None], gallery.samples[index], doc.photo)
+        step = doc.apply_result(doc.photo, gallery.mask, result, label)
+        self._last_step, self._last_doc = step, gallery.doc
+        return step
 
     def cancel(self) -> None:
         """Ask the current job to stop (it ends with ``jobCancelled``)."""
@@ -164,6 +242,13 @@ class InpaintController(QObject):
     def _on_sample(self, job_id: int, index: int, image: np.ndarray) -> None:
         job = self._current(job_id)
         if job is None:
+            return
+        if job.gallery is not None:
+            gallery = job.gallery
+            gallery.samples.append(image)
+            gallery.seeds.append(job.request.seed + index)
+            at = len(gallery.samples) - 1
+            QTimer.singleShot(0, self, lambda: self.sampleArrived.emit(at, image))
             return
         if job.step is None:
             job.step = job.doc.apply_result(job.request.image, job.request.mask, image, job.label)

@@ -43,6 +43,8 @@ class LayerImages:
         self._on_ready = on_ready
         self._photo = Pyramid(doc.photo)
         self._original: Pyramid | None = None
+        # A gallery sample shown in place of the photo until the user uses it or moves on.
+        self._preview: Pyramid | None = None
         self._mask = Pyramid(doc.mask, gain=255, blank=not doc.mask.any())
         self._cache: dict[tuple[str, int], ArrayImage] = {}
         self._pending: list[tuple[Pyramid, Rect]] = []
@@ -109,8 +111,30 @@ class LayerImages:
         if self._pending:
             self._timer.start()
 
+    @property
+    def previewing(self) -> bool:
+        return self._preview is not None
+
+    @property
+    def preview(self) -> np.ndarray | None:
+        """The image shown in place of the photo, if any."""
+        return self._preview.base if self._preview is not None else None
+
+    def set_preview(self, image: np.ndarray | None) -> None:
+        """Show ``image`` (RGB uint8, the photo's size) instead of the photo, or stop (None)."""
+        if image is not None and image.shape != self.doc.photo.shape:
+            raise ValueError(f"preview is {image.shape}, photo is {self.doc.photo.shape}")
+        self._preview = Pyramid(image) if image is not None else None
+        for key in [k for k in self._cache if k[0] == "preview"]:
+            del self._cache[key]
+
     def photo(self, level: int, original: bool = False) -> QImage:
-        """Level ``level`` of the current photo (or of the photo as opened)."""
+        """Level ``level`` of the current photo (or of the photo as opened). While a preview
+        is shown it replaces the photo, and ``original`` shows the photo as it is now."""
+        if self._preview is not None:
+            if original:
+                return self._wrapped(("photo", level), self._photo.level(level), rgb=True)
+            return self._wrapped(("preview", level), self._preview.level(level), rgb=True)
         pyramid = self._photo
         if original and self.doc.original is not self.doc.photo:
             if self._original is None:

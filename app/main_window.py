@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -222,18 +223,21 @@ class MainWindow(FileOps, QMainWindow):
         c.zoomChanged.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
         c.cursorMoved.connect(lambda x, y: self.pos_label.setText(f"x {x}  y {y}"))
         c.maskEdited.connect(self._update_actions)
+        c.maskEdited.connect(lambda: c.set_preview(None))
         self.size_slider.valueChanged.connect(c.set_brush_size)
         self.size_spin.valueChanged.connect(c.set_brush_size)
         ctl = self.controller
         ctl.busyChanged.connect(self._busy_changed)
         ctl.progressChanged.connect(self.panel.set_progress)
-        ctl.sampleArrived.connect(self.panel.results.add_sample)
+        ctl.sampleArrived.connect(self._sample_arrived)
         ctl.jobFinished.connect(self._job_finished)
         ctl.jobFailed.connect(self._job_failed)
         ctl.jobCancelled.connect(self._job_cancelled)
         ctl.loadFailed.connect(lambda msg: self.panel.set_progress(0, msg))
         ctl.modelLoaded.connect(lambda m: self.panel.set_progress(0, f"{get_spec(m).label} ready"))
         self.panel.results.sampleChosen.connect(self._sample_chosen)
+        self.panel.results.useRequested.connect(self.use_sample)
+        self.panel.results.moreRequested.connect(self.more_samples)
         self.panel.modelChanged.connect(self._model_changed)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -285,6 +289,7 @@ class MainWindow(FileOps, QMainWindow):
         self.canvas.set_document(doc)
         self.canvas.setFocus()
         self.panel.results.clear()
+        self.controller.gallery = None
         self.size_label.setText(f"{doc.width} × {doc.height}" if doc else "")
         self._update_title()
         self._update_actions()
@@ -342,10 +347,12 @@ class MainWindow(FileOps, QMainWindow):
             self._update_actions()
 
     def undo(self) -> None:
+        self.canvas.set_preview(None)
         if self._doc is not None and self._doc.undo() is not None:
             self._update_actions()
 
     def redo(self) -> None:
+        self.canvas.set_preview(None)
         if self._doc is not None and self._doc.redo() is not None:
             self._update_actions()
 
@@ -374,7 +381,30 @@ class MainWindow(FileOps, QMainWindow):
             self.panel.set_progress(0, str(exc))
             self.statusBar().showMessage(str(exc), 5000)
             return
-        self.panel.results.begin(self.panel.sample_count())
+        count = self.panel.sample_count()
+        self.canvas.set_preview(None)
+        self.panel.results.begin(count, gallery=self.controller.gallery is not None)
+
+    def more_samples(self) -> None:
+        """Draw as many new samples of the gallery's hole as the Samples box says."""
+        if self.controller.gallery is None or self.controller.busy:
+            return
+        count = max(2, self.panel.samples.value())
+        self.controller.more(count)
+        self.panel.results.begin(count, gallery=True, keep=True)
+
+    def use_sample(self, index: int) -> None:
+        """Apply gallery sample ``index`` as an undoable step."""
+        if self.controller.use_sample(index) is None:
+            return
+        self.canvas.set_preview(None)
+        seed = self.panel.results.seed(index)
+        self.statusBar().showMessage(f"Used sample {index + 1} (seed {seed})", 5000)
+
+    def _sample_arrived(self, index: int, image) -> None:
+        gallery = self.controller.gallery
+        seed = gallery.seeds[index] if gallery is not None else index
+        self.panel.results.add_sample(index, image, seed)
 
     def _model_changed(self, model_id: str) -> None:
         self.controller.preload(model_id)
@@ -398,13 +428,28 @@ class MainWindow(FileOps, QMainWindow):
         self.statusBar().showMessage(text, 10000)
 
     def _job_failed(self, message: str) -> None:
+        self.panel.results.stop_waiting()
         self.panel.set_progress(0, "Failed")
         self.show_error("Inpainting failed", message)
 
     def _job_cancelled(self) -> None:
-        self.panel.set_progress(0, "Cancelled; the photo is unchanged")
+        kept = self.panel.results.count if self.panel.results.gallery else 0
+        self.panel.results.stop_waiting()
+        self.panel.set_progress(
+            0,
+            f"Cancelled; the {kept} sample(s) already drawn are kept"
+            if kept
+            else "Cancelled; the photo is unchanged",
+        )
 
     def _sample_chosen(self, index: int) -> None:
+        gallery = self.controller.gallery
+        if self.panel.results.gallery and gallery is not None:
+            if 0 <= index < len(gallery.samples) and gallery.doc is self._doc:
+                # The sample's hole over the photo as it is now (it may have changed since).
+                shown = np.where(gallery.mask[..., None], gallery.samples[index], self._doc.photo)
+                self.canvas.set_preview(shown)
+            return
         if not self.controller.choose_sample(index):
             self.statusBar().showMessage(
                 "That result is no longer the latest change; undo to it first.", 5000

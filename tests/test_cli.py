@@ -410,3 +410,25 @@ def test_models_says_when_shipped_weights_are_below_the_quality_bar(tmp_path):
     assert rows["hifill"]["below_bar"] is None
     proc = run_cli("models", env=env)
     assert "ready; below the quality bar: L1 +3% against Telea" in proc.stdout
+
+
+def test_samples_writes_n_files_and_a_seed_recreates_one_of_them(tmp_path: Path) -> None:
+    photo, mask_path, image, mask = write_pair(tmp_path, "garden")
+    out = tmp_path / "fill-{i}.png"
+    proc = run_cli(
+        "inpaint", photo, "--mask", mask_path, "-o", out, "--model", "pluralistic",
+        "--samples", "3", "--seed", "10",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    files = [tmp_path / f"fill-{i}.png" for i in (1, 2, 3)]
+    for f in files:
+        assert_filled(f, image, mask)
+    fills = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    assert not np.array_equal(fills[0], fills[1])
+    again = tmp_path / "again.png"
+    proc = run_cli(
+        "inpaint", photo, "--mask", mask_path, "-o", again, "--model", "pluralistic",
+        "--seed", "11", "--samples", "1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(np.asarray(Image.open(again).convert("RGB")), fills[1])

@@ -14,6 +14,7 @@ change. Each split gets a contact sheet (masked | peers | model | truth) to look
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import time
@@ -124,14 +125,13 @@ def classical_model(model_id: str) -> InpaintModel:
 def model_from_checkpoint(model_id: str, checkpoint: Path) -> InpaintModel:
     """The engine's model for ``model_id`` with the generator weights of a training checkpoint."""
     from training.recipes import get_recipe
-    from training.trainer import generator_weights
 
     recipe = get_recipe(model_id)
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = recipe.model_class(get_spec(model_id))
     model.config = recipe.model_config(ckpt["model_config"])
     net = recipe.build_generator(model.config)
-    net.load_state_dict(generator_weights(ckpt))
+    net.load_state_dict(recipe.export_state(ckpt))
     model.net = net.eval()
     return model
 
@@ -294,6 +294,43 @@ def border_table(results: dict[str, dict[str, list[float]]]) -> str:
     return _bin_table(list(results), "border / interior", cell)
 
 
+# Samples per case of the diversity measure, and the draws the best-ranked sample is chosen from.
+DIVERSITY_SAMPLES = 5
+RANKED_DRAWS = 5
+
+
+def diversity(model: InpaintModel, cases: list[Case], samples: int = DIVERSITY_SAMPLES) -> dict:
+    """Per bin (and "all"): the mean pairwise L1 (in [0, 1]) inside the hole between
+    ``samples`` samples of each case (seeds 0 ..), as the app draws them; 0 for a model that
+    gives one fill whatever the seed. Also checks that known pixels are the photo's."""
+    per_bin: dict[str, list[float]] = {}
+    for case in cases:
+        outs = [
+            o.astype(np.float32) / 255
+            for o in model.generate(case.image, case.mask, range(samples))
+        ]
+        for out in outs:
+            if not np.array_equal(out[~case.mask], case.image[~case.mask].astype(np.float32) / 255):
+                raise AssertionError(f"{case.key}: a sample changed known pixels")
+        pairs = [
+            float(np.abs(a - b)[case.mask].mean())
+            for i, a in enumerate(outs)
+            for b in outs[i + 1 :]
+        ]
+        per_bin.setdefault(BIN_LABELS[case.bin_index], []).append(float(np.mean(pairs)))
+    out = {b: float(np.mean(v)) for b, v in per_bin.items()}
+    out["all"] = float(np.mean([x for v in per_bin.values() for x in v]))
+    return out
+
+
+def diversity_table(values: dict[str, float]) -> str:
+    return _bin_table(
+        ["samples"],
+        "mean pairwise hole L1",
+        lambda m, b: f"{values[b]:.4f}" if b in values else "–",
+    )
+
+
 def beats_reference(results: dict, model: str, reference: str = "telea") -> dict[str, bool]:
     """Per bin: does ``model`` have lower L1 and higher SSIM than ``reference``?"""
     return {b: _beats(results[model][b], results[reference][b]) for b in BIN_LABELS}
@@ -338,6 +375,12 @@ def meets_texture_bar(results: dict, model: str, reference: str = "patchmatch") 
         return True
     lo, hi = DETAIL_RANGE
     return all(rows[b][DEEP] < ref[b][DEEP] and lo <= rows[b][DETAIL] <= hi for b in BIN_LABELS[1:])
+
+
+def bar_label(model_id: str) -> str:
+    """The results label the quality bars judge: the best-ranked of RANKED_DRAWS draws for a
+    multi-sample model (#16), else the model itself."""
+    return f"{model_id}-best{RANKED_DRAWS}" if get_spec(model_id).multi_sample else model_id
 
 
 def quality_gap(results: dict, model: str) -> str:
@@ -398,7 +441,13 @@ def evaluate_split(
         sheet=sheet,
         judge=judge,
     )
+    extra = {}
+    multi = [m for m in models.values() if m.spec.multi_sample]
+    if multi:
+        extra["diversity"] = diversity(multi[0], cases)
+        extra["diversity_table"] = diversity_table(extra["diversity"])
     return {
+        **extra,
         "split": split,
         "cases": len(cases),
         "images": len({c.name for c in cases}),
@@ -424,7 +473,15 @@ def split_report(model: str, part: dict, data: Path, size: int, n_cases: int) ->
         "PatchMatch with a detail ratio in [0.7, 1.3].\n\n"
         + part["texture_table"]
         + f"\n\nL1 split into the hole's border (within {BORDER_PX} px of a known pixel) and "
-        "its interior:\n\n" + part["border_table"] + f"\n\nContact sheet: {part['contact_sheet']}\n"
+        "its interior:\n\n"
+        + part["border_table"]
+        + f"\n\nContact sheet: {part['contact_sheet']}\n"
+        + (
+            f"\nDiversity of {DIVERSITY_SAMPLES} samples per case (seeds from 0, "
+            "each the best of the app's draws):\n\n" + part["diversity_table"] + "\n"
+            if "diversity_table" in part
+            else ""
+        )
     )
 
 
@@ -484,7 +541,14 @@ def evaluate_run(
         if ckpt.get("average"):
             info["average"] = average_description(ckpt["average"])
     models: dict[str, InpaintModel] = {}
-    if model_id not in CLASSICAL and texture in ("off", "both"):
+    if model_id not in CLASSICAL and get_spec(model_id).multi_sample:
+        # The first draw (unranked) and the best-ranked of RANKED_DRAWS draws.
+        first, best = copy.copy(model), copy.copy(model)
+        first.candidates, best.candidates = 1, RANKED_DRAWS
+        models[model_id] = first
+        models[f"{model_id}-best{RANKED_DRAWS}"] = best
+        texture = "off"
+    elif model_id not in CLASSICAL and texture in ("off", "both"):
         models[model_id] = model
     if model_id not in CLASSICAL and texture in ("on", "both"):
         models[f"{model_id}+texture"] = TextureRefined(model)
@@ -508,6 +572,8 @@ def evaluate_run(
         val = info["val"]
         info.update(cases=val["cases"], images=val["images"], results=val["results"])
         info.update(table=val["table"], border_table=val["border_table"])
+        if "diversity" in val:
+            info["diversity"] = val["diversity"]
         if model_id in val["results"]:
             info["beats_telea"] = beats_reference(val["results"], model_id)
     out = Path(out) if out else run_dir / "eval.md"

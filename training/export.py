@@ -22,11 +22,12 @@ from safetensors.torch import save_file
 from engine.registry import get_spec, sha256_file, weights_dir
 from training.evaluate import (
     average_description,
+    bar_label,
     meets_quality_bar,
     meets_texture_bar,
     quality_gap,
 )
-from training.trainer import generator_weights
+from training.recipes import get_recipe
 
 MAX_BYTES = 30 * 1024 * 1024
 
@@ -90,7 +91,7 @@ def export(
     spec = get_spec(model_id)
     folder = Path(folder) if folder else weights_dir()
     path = folder / (spec.weights_file or f"{model_id}.safetensors")
-    write_weights(path, generator_weights(ckpt), ckpt["model_config"], fp16)
+    write_weights(path, get_recipe(model_id).export_state(ckpt), ckpt["model_config"], fp16)
     path.chmod(0o644)  # a shipped file, whatever the umask of the training shell
     size = path.stat().st_size
     if size > MAX_BYTES:
@@ -123,11 +124,13 @@ def export(
             "table": info["table"],
             "results": info["results"],
             "beats_telea_l1_and_ssim": beats,
-            "meets_quality_bar": meets_quality_bar(info["results"], model_id)
-            and meets_texture_bar(info["results"], model_id),
+            "meets_quality_bar": meets_quality_bar(info["results"], bar_label(model_id))
+            and meets_texture_bar(info["results"], bar_label(model_id)),
         },
     }
-    gap = quality_gap(info["results"], model_id)
+    if "diversity" in info:
+        entry["metrics"]["diversity"] = info["diversity"]
+    gap = quality_gap(info["results"], bar_label(model_id))
     if gap:
         # Read by the model picker and ``main.py models``: a file below the bar says so.
         entry["metrics"]["gap"] = gap

@@ -43,6 +43,8 @@ def tiny_config(model_id: str, data_root: Path, **train: object) -> dict:
     mc = config["model_config"]
     if "kernels" in mc:  # the PConv-family U-Nets
         mc.update(width=0.03125, kernels=[7, 5, 5, 3], channels=[64, 128, 256, 512])
+    elif "z_channels" in mc:  # Pluralistic
+        mc.update(channels=4, max_channels=16, z_channels=4, ranker_channels=4)
     else:  # DeepFill
         mc.update(channels=4)
     if "fusion_scales" in mc:

@@ -98,6 +98,23 @@ DEEPFILL = ModelSpec(
     "with Contextual Attention, CVPR 2018",
 )
 
+PLURALISTIC = ModelSpec(
+    id="pluralistic",
+    label="Pluralistic",
+    description="Many different plausible fills of one hole (Zheng et al. 2019): pick the "
+    "one you like from the gallery; each sample is the best of its draws by the model's "
+    "own discriminator.",
+    entry="engine.models.pluralistic:PluralisticModel",
+    native_size=256,  # the crop size it was trained at
+    size_multiple=32,  # 5 stride-2 levels
+    multi_sample=True,
+    needs_weights=True,
+    weights_file="pluralistic.safetensors",
+    strategies=("cra",),
+    uses_torch=True,
+    paper="C. Zheng, T.-J. Cham, J. Cai, Pluralistic Image Completion, CVPR 2019",
+)
+
 SPECS: tuple[ModelSpec, ...] = (
     TELEA,
     NAVIER_STOKES,
@@ -106,4 +123,5 @@ SPECS: tuple[ModelSpec, ...] = (
     DFNET,
     HIFILL,
     DEEPFILL,
+    PLURALISTIC,
 )

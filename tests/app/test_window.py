@@ -233,7 +233,10 @@ def extra_models(monkeypatch):
         weights_file="missing.safetensors",
         multi_sample=False,
     )
-    monkeypatch.setattr(catalog, "SPECS", (*catalog.SPECS, multi, missing))
+    slow = dataclasses.replace(
+        multi, id="test-slow-multi", label="Slow colours", entry="fake_models:SlowSeededFill"
+    )
+    monkeypatch.setattr(catalog, "SPECS", (*catalog.SPECS, multi, missing, slow))
     return multi, missing
 
 
@@ -265,7 +268,12 @@ def test_model_picker_lists_models_and_disables_those_without_weights(qtbot, ext
     assert picker.select("test-multi")
 
 
-def test_multi_sample_results_arrive_one_by_one_and_can_be_picked(
+def _colour(seed: int) -> tuple[int, int, int]:
+    """What fake_models.SeededFill paints with ``seed``."""
+    return (seed * 40 % 256, 255 - seed * 40 % 256, 128)
+
+
+def test_a_gallery_fills_as_samples_arrive_and_previews_the_chosen_one(
     qtbot, window, photo_file, extra_models
 ) -> None:
     window.panel.models.reload()
@@ -274,25 +282,117 @@ def test_multi_sample_results_arrive_one_by_one_and_can_be_picked(
     assert window.panel.samples.isEnabled()
     window.panel.samples.setValue(3)
     rect = paint_hole(window)
+    y, x = rect.y0 + 5, rect.x0 + 5
+    before = window.document.photo.copy()
     arrivals: list[int] = []
     window.controller.sampleArrived.connect(lambda i, img: arrivals.append(i))
     with qtbot.waitSignal(window.controller.jobFinished, timeout=20_000):
         window.act.inpaint.trigger()
+    qtbot.waitUntil(lambda: window.panel.results.count == 3)
     assert arrivals == [0, 1, 2]
     strip = window.panel.results
-    assert strip.count == 3 and strip.current == 0
-    assert "Sample 1 of 3" in strip.label.text()
-    y, x = rect.y0 + 5, rect.x0 + 5
-    first = tuple(window.document.photo[y, x])
-    qtbot.keyClick(window.canvas, Qt.Key.Key_Period)  # next sample
+    assert strip.gallery and strip.current == 0
+    assert [strip.seed(i) for i in range(3)] == [0, 1, 2]
+    assert "Sample 1 of 3 · seed 0" in strip.label.text()
+    # Nothing is applied yet: the canvas shows the chosen sample over the photo.
+    assert np.array_equal(window.document.photo, before)
+    assert not window.document.history.photo_edits()
+    assert window.canvas.previewing
+    assert tuple(window.canvas.layers.preview[y, x]) == _colour(0)
+    assert shown_pixel(window, x, y) == _colour(0)
+    # The arrow keys cycle (focus on the canvas, as after painting).
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
     assert strip.current == 1
-    second = tuple(window.document.photo[y, x])
-    assert second != first and second == (40, 215, 128)
-    assert len(window.document.history.photo_edits()) == 1  # swapped, not stacked
-    strip.select(2)
-    assert tuple(window.document.photo[y, x]) == (80, 175, 128)
+    assert tuple(window.canvas.layers.preview[y, x]) == _colour(1)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Left)
+    assert strip.current == 1
+    # Hold-to-compare shows the photo itself.
+    window.canvas.set_compare(True)
+    assert shown_pixel(window, x, y) != _colour(1)
+    window.canvas.set_compare(False)
+    # Clicking a thumbnail shows that one.
+    item = strip.list.item(2)
+    qtbot.mouseClick(
+        strip.list.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=strip.list.visualItemRect(item).center(),
+    )
+    assert strip.current == 2
+    assert tuple(window.canvas.layers.preview[y, x]) == _colour(2)
+    strip.copy_seed()
+    assert QGuiApplication.clipboard().text() == "2"
+
+
+def test_use_this_one_is_an_undoable_step_and_more_adds_samples(
+    qtbot, window, photo_file, extra_models
+) -> None:
+    window.panel.models.reload()
+    window.open_path(photo_file)
+    window.panel.models.select("test-multi")
+    window.panel.samples.setValue(2)
+    rect = paint_hole(window)
+    y, x = rect.y0 + 5, rect.x0 + 5
+    before = window.document.photo.copy()
+    with qtbot.waitSignal(window.controller.jobFinished, timeout=20_000):
+        window.act.inpaint.trigger()
+    strip = window.panel.results
+    qtbot.waitUntil(lambda: strip.count == 2)
+    strip.select(1)
+    qtbot.mouseClick(strip.use_button, Qt.MouseButton.LeftButton)
+    assert tuple(window.document.photo[y, x]) == _colour(1)
+    assert not window.document.mask[rect.slices].any()  # the hole is filled
+    assert not window.canvas.previewing
+    assert len(window.document.history.photo_edits()) == 1
+    assert "seed 1" in window.document.history.undo_label
+    # Known pixels are the photo's.
+    outside = np.ones(before.shape[:2], bool)
+    outside[rect.slices] = False
+    assert np.array_equal(window.document.photo[outside], before[outside])
+    # "More" draws new seeds and keeps the old samples.
+    with qtbot.waitSignal(window.controller.jobFinished, timeout=20_000):
+        qtbot.mouseClick(strip.more_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: strip.count == 4)
+    assert [strip.seed(i) for i in range(4)] == [0, 1, 2, 3]
+    strip.select(3)
+    assert tuple(window.canvas.layers.preview[y, x]) == _colour(3)
     window.undo()
-    assert not window.controller.choose_sample(0)  # undone: the strip's step is stale
+    assert np.array_equal(window.document.photo, before)
+    assert window.document.mask[rect.slices].all()
+
+
+def test_cancelling_a_gallery_keeps_the_samples_already_drawn(
+    qtbot, window, photo_file, extra_models
+) -> None:
+    window.panel.models.reload()
+    window.open_path(photo_file)
+    window.panel.models.select("test-slow-multi")
+    window.panel.samples.setValue(8)
+    paint_hole(window)
+    strip = window.panel.results
+    with qtbot.waitSignal(window.controller.jobCancelled, timeout=20_000):
+        window.act.inpaint.trigger()
+        qtbot.waitUntil(lambda: strip.count >= 2, timeout=10_000)
+        window.act.cancel.trigger()
+    kept = strip.count
+    assert 2 <= kept < 8
+    assert "kept" in window.panel.status.text()
+    assert "coming" not in strip.label.text()
+    strip.select(kept - 1)
+    qtbot.mouseClick(strip.use_button, Qt.MouseButton.LeftButton)
+    assert len(window.document.history.photo_edits()) == 1
+
+
+def test_a_single_sample_is_applied_as_it_arrives(qtbot, window, photo_file) -> None:
+    window.open_path(photo_file)
+    window.panel.models.select("telea")
+    paint_hole(window)
+    with qtbot.waitSignal(window.controller.jobFinished, timeout=20_000):
+        window.act.inpaint.trigger()
+    assert not window.panel.results.gallery
+    assert not window.panel.results.use_button.isVisible()
+    assert len(window.document.history.photo_edits()) == 1
 
 
 def test_settings_persist_between_windows(qtbot, isolated_settings) -> None:

@@ -93,6 +93,14 @@ class Recipe:
         """Unweighted loss terms for one critic step (only called if there is a critic)."""
         raise NotImplementedError
 
+    def export_state(self, checkpoint: dict) -> dict[str, torch.Tensor]:
+        """The weights a training checkpoint ships as (evaluation loads the same): the
+        generator's (the ``train.average`` mean when the run keeps one); a recipe whose
+        engine network also holds a trained critic (Pluralistic's ranker) adds it."""
+        from training.trainer import generator_weights
+
+        return generator_weights(checkpoint)
+
     def predict(
         self, generator: nn.Module, image: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
@@ -122,4 +130,4 @@ def recipe_ids() -> list[str]:
 
 
 # Recipes register themselves on import.
-from training.recipes import deepfill, dfnet, hifill, pconv  # noqa: E402, F401
+from training.recipes import deepfill, dfnet, hifill, pconv, pluralistic  # noqa: E402, F401
