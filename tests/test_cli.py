@@ -412,12 +412,21 @@ def test_models_says_when_shipped_weights_are_below_the_quality_bar(tmp_path):
     assert "ready; below the quality bar: L1 +3% against Telea" in proc.stdout
 
 
-def test_samples_writes_n_files_and_a_seed_recreates_one_of_them(tmp_path: Path) -> None:
+def test_samples_writes_n_files_and_a_seed_recreates_one_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_pluralistic import TINY, _net
+    from weights_util import install_untrained
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    install_untrained(weights, monkeypatch, "pluralistic", _net(), TINY)
+    env = {"INPAINT_STUDIO_WEIGHTS": str(weights)}
     photo, mask_path, image, mask = write_pair(tmp_path, "garden")
     out = tmp_path / "fill-{i}.png"
     proc = run_cli(
         "inpaint", photo, "--mask", mask_path, "-o", out, "--model", "pluralistic",
-        "--samples", "3", "--seed", "10",
+        "--samples", "3", "--seed", "10", env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     files = [tmp_path / f"fill-{i}.png" for i in (1, 2, 3)]
@@ -428,7 +437,7 @@ def test_samples_writes_n_files_and_a_seed_recreates_one_of_them(tmp_path: Path)
     again = tmp_path / "again.png"
     proc = run_cli(
         "inpaint", photo, "--mask", mask_path, "-o", again, "--model", "pluralistic",
-        "--seed", "11", "--samples", "1",
+        "--seed", "11", "--samples", "1", env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert np.array_equal(np.asarray(Image.open(again).convert("RGB")), fills[1])

@@ -205,3 +205,25 @@ def test_twenty_steps_lower_both_paths_l1(tmp_path):
     assert loss() < 0.9 * before
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
     assert "critic_d_gen" in log and "kl_gen" in log
+
+
+def test_exported_mean_weights_get_their_own_spectral_norm():
+    """The mean of two spectrally normalised layers' u and v is not the mean weight's
+    singular vector pair: export recomputes them, so the layer's sigma is its real one."""
+    from training.recipes.pluralistic import settle_spectral_norm
+
+    torch.manual_seed(0)
+    layers = [torch.nn.utils.spectral_norm(torch.nn.Conv2d(6, 8, 3)) for _ in range(2)]
+    x = torch.rand(1, 6, 8, 8)
+    for layer in layers:
+        for _ in range(30):
+            layer(x)  # settle each layer's own power iteration
+    states = [layer.state_dict() for layer in layers]
+    mean = {k: (states[0][k] + states[1][k]) / 2 for k in states[0]}
+    w = mean["weight_orig"].reshape(8, -1)
+    true_sigma = float(torch.linalg.matrix_norm(w, ord=2))
+    naive = float(mean["weight_u"] @ w @ mean["weight_v"])
+    settled = settle_spectral_norm(mean)
+    sigma = float(settled["weight_u"] @ w @ settled["weight_v"])
+    assert naive < 0.9 * true_sigma  # what shipped saturated fills
+    assert sigma == pytest.approx(true_sigma, rel=1e-3)

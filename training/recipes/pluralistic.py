@@ -50,6 +50,25 @@ def pyramid(x: torch.Tensor, sizes: list[tuple[int, int]]) -> list[torch.Tensor]
     return [x if s == tuple(x.shape[-2:]) else F.adaptive_avg_pool2d(x, s) for s in sizes]
 
 
+def settle_spectral_norm(
+    state: dict[str, torch.Tensor], iterations: int = 50
+) -> dict[str, torch.Tensor]:
+    """``state`` with each spectrally normalised weight's ``weight_u`` / ``weight_v`` made the
+    leading singular vectors of its ``weight_orig`` by power iteration (from the stored ones)."""
+    out = dict(state)
+    for key, weight in state.items():
+        if key != "weight_orig" and not key.endswith(".weight_orig"):
+            continue
+        prefix = key.removesuffix("weight_orig")
+        w = weight.float().reshape(weight.shape[0], -1)
+        u, v = state[prefix + "weight_u"].float(), state[prefix + "weight_v"].float()
+        for _ in range(iterations):
+            v = F.normalize(w.T @ u, dim=0, eps=1e-12)
+            u = F.normalize(w @ v, dim=0, eps=1e-12)
+        out[prefix + "weight_u"], out[prefix + "weight_v"] = u, v
+    return out
+
+
 class Critic(nn.Module):
     """The two discriminators: ``generative`` (shipped as the ranker) and ``reconstructive``."""
 
@@ -133,8 +152,14 @@ class PluralisticRecipe(Recipe):
         return terms
 
     def export_state(self, checkpoint: dict) -> dict[str, torch.Tensor]:
-        """The generator's weights with the generative path's discriminator as the ranker."""
-        state = dict(super().export_state(checkpoint))
+        """The generator's weights with the generative path's discriminator as the ranker.
+
+        With ``train.average`` the mean of the weights comes with the mean of spectral norm's
+        power-iteration vectors ``u`` and ``v``, which are not the singular vectors of the
+        mean weight: the largest singular value would be underestimated and every layer
+        scaled up (the fills came out saturated). They are recomputed for the mean weight
+        (:func:`settle_spectral_norm`)."""
+        state = settle_spectral_norm(dict(super().export_state(checkpoint)))
         critic = checkpoint.get("critic") or {}
         for key, value in critic.items():
             if key.startswith("generative."):
