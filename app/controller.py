@@ -56,6 +56,11 @@ class Gallery:
     def next_seed(self) -> int:
         return max(self.seeds) + 1 if self.seeds else 0
 
+    def over_photo(self, index: int) -> np.ndarray:
+        """Sample ``index``'s hole over the document's photo as it is now (anything done to
+        the photo since the gallery started stays)."""
+        return np.where(self.mask[..., None], self.samples[index], self.doc.photo)
+
 
 class InpaintController(QObject):
     """Sends the document's photo and mask to the engine and applies what comes back.
@@ -180,10 +185,8 @@ class InpaintController(QObject):
             return None
         label = f"{gallery.label} (seed {gallery.seeds[index]})"
         doc = gallery.doc
-        # Only the gallery's hole changes: anything done to the photo since stays.
-        result = np.where(gallery.mask[..., None], gallery.samples[index], doc.photo)
-        step = doc.apply_result(doc.photo, gallery.mask, result, label)
-        self._last_step, self._last_doc = step, gallery.doc
+        step = doc.apply_result(doc.photo, gallery.mask, gallery.over_photo(index), label)
+        self._last_step, self._last_doc = step, doc
         return step
 
     def cancel(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -446,9 +445,7 @@ class MainWindow(FileOps, QMainWindow):
         gallery = self.controller.gallery
         if self.panel.results.gallery and gallery is not None:
             if 0 <= index < len(gallery.samples) and gallery.doc is self._doc:
-                # The sample's hole over the photo as it is now (it may have changed since).
-                shown = np.where(gallery.mask[..., None], gallery.samples[index], self._doc.photo)
-                self.canvas.set_preview(shown)
+                self.canvas.set_preview(gallery.over_photo(index))
             return
         if not self.controller.choose_sample(index):
             self.statusBar().showMessage(

@@ -301,17 +301,15 @@ RANKED_DRAWS = 5
 
 def diversity(model: InpaintModel, cases: list[Case], samples: int = DIVERSITY_SAMPLES) -> dict:
     """Per bin (and "all"): the mean pairwise L1 (in [0, 1]) inside the hole between
-    ``samples`` samples of each case (seeds 0 ..), as the app draws them; 0 for a model that
-    gives one fill whatever the seed. Also checks that known pixels are the photo's."""
+    ``samples`` samples of each case (seeds 0 ..) from ``model``; 0 for a model that gives
+    one fill whatever the seed. Also checks that known pixels are the photo's."""
     per_bin: dict[str, list[float]] = {}
     for case in cases:
-        outs = [
-            o.astype(np.float32) / 255
-            for o in model.generate(case.image, case.mask, range(samples))
-        ]
+        outs = list(model.generate(case.image, case.mask, range(samples)))
         for out in outs:
-            if not np.array_equal(out[~case.mask], case.image[~case.mask].astype(np.float32) / 255):
+            if not np.array_equal(out[~case.mask], case.image[~case.mask]):
                 raise AssertionError(f"{case.key}: a sample changed known pixels")
+        outs = [o.astype(np.float32) / 255 for o in outs]
         pairs = [
             float(np.abs(a - b)[case.mask].mean())
             for i, a in enumerate(outs)
@@ -442,6 +440,8 @@ def evaluate_split(
         judge=judge,
     )
     extra = {}
+    # A multi-sample model's first label is its first draw (evaluate_run): the diversity of
+    # unranked samples.
     multi = [m for m in models.values() if m.spec.multi_sample]
     if multi:
         extra["diversity"] = diversity(multi[0], cases)
@@ -477,8 +477,8 @@ def split_report(model: str, part: dict, data: Path, size: int, n_cases: int) ->
         + part["border_table"]
         + f"\n\nContact sheet: {part['contact_sheet']}\n"
         + (
-            f"\nDiversity of {DIVERSITY_SAMPLES} samples per case (seeds from 0, "
-            "each the best of the app's draws):\n\n" + part["diversity_table"] + "\n"
+            f"\nDiversity of {DIVERSITY_SAMPLES} samples per case (seeds from 0, first "
+            "draws, unranked):\n\n" + part["diversity_table"] + "\n"
             if "diversity_table" in part
             else ""
         )

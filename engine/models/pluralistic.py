@@ -291,15 +291,13 @@ class PluralisticModel(TorchInpaintModel):
         generator = torch.Generator().manual_seed(int(seed))
         return torch.randn((self.candidates, *shape), generator=generator).to(self.device)
 
-    def best(
-        self, fills: torch.Tensor, image: torch.Tensor, hole: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The composite of the best-scored fill among ``fills`` (k, 3, H, W) and all scores."""
+    def best(self, fills: torch.Tensor, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """The composite (1, 3, H, W) of the best-scored fill among ``fills`` (k, 3, H, W)."""
         comps = composite(fills, image, hole)
         if len(comps) == 1:
-            return comps[:1], comps.new_zeros(1)
+            return comps
         scores = self.net.ranker.score(comps, hole.expand(len(comps), -1, -1, -1))
-        return comps[int(scores.argmax())][None], scores
+        return comps[int(scores.argmax())][None]
 
     @torch.inference_mode()
     def generate(
@@ -321,11 +319,8 @@ class PluralisticModel(TorchInpaintModel):
             k = len(eps)
             feats = [f.expand(k, -1, -1, -1) for f in features]
             fills = self.net.generator(mu + std * eps, feats, hole.expand(k, -1, -1, -1))[0][-1]
-            out = tensor_to_image(self.best(fills, image_t, hole)[0])
+            out = tensor_to_image(self.best(fills, image_t, hole))
             yield (out, None) if attention else out
 
     def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
         return next(iter(self.generate(image, mask, [seed])))
-
-    def predict_with_attention(self, image: np.ndarray, mask: np.ndarray, seed: int):
-        return self.predict(image, mask, seed), None
