@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from engine.imageio import Photo
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+# Seconds an interrupted run gets to exit in order before it is ended outright.
+INTERRUPT_GRACE_S = 5.0
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
@@ -100,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
+        if signal.getsignal(signal.SIGINT) is _on_interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # the app's own handling
         return app_main(sys.argv[:1] + argv)
     args = build_parser().parse_args(argv)
     from engine.errors import EngineError
@@ -355,7 +362,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cpu = platform.processor() or platform.machine()
     print(
         f"# bench: {platform.system()} {cpu}, {torch.get_num_threads()} torch threads, "
-        f"{__import__('os').cpu_count()} cores, torch {torch.__version__}"
+        f"{os.cpu_count()} cores, torch {torch.__version__}"
     )
     print("model          size        strategy  device  load s  median s   min s  peak MB  GPU MB")
     for row in rows:
@@ -370,7 +377,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _exit_interrupted() -> None:
+    print("interrupted", file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl+C: raise KeyboardInterrupt as Python does, and end the process outright if the
+    orderly exit has not happened within :data:`INTERRUPT_GRACE_S`.
+
+    A Ctrl+C that lands inside the import machinery (``import torch`` takes most of start-up)
+    can leave a module lock held; the thread reading the photo then waits on that lock
+    forever and so does the interpreter's exit, which joins it.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C: plain Python
+    watchdog = threading.Timer(INTERRUPT_GRACE_S, _exit_interrupted)
+    watchdog.daemon = True
+    watchdog.start()
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _on_interrupt)
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # Ctrl+C before main's own handler is in place (imports)

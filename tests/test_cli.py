@@ -377,6 +377,27 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path, delay):
     assert proc.returncode in (EXIT_INTERRUPTED, -signal.SIGINT, 0), (proc.returncode, err)
 
 
+def test_ctrl_c_ends_the_process_even_when_a_thread_is_stuck():
+    # A Ctrl+C inside the import machinery can leave a lock held that the photo-reading
+    # thread then waits on forever; the interpreter's exit would wait on that thread.
+    script = (
+        "import signal, sys, threading, time\n"
+        "import main\n"
+        "main.INTERRUPT_GRACE_S = 0.5\n"
+        "signal.signal(signal.SIGINT, main._on_interrupt)\n"
+        "threading.Thread(target=threading.Event().wait).start()\n"
+        "try:\n"
+        "    signal.raise_signal(signal.SIGINT)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(7)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=30
+    )
+    assert proc.returncode == EXIT_INTERRUPTED, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip() == "interrupted"
+
+
 def test_a_jpeg_with_broken_exif_opens_without_pil_warnings(tmp_path):
     image = photo_like(96, 128, seed=4)
     broken = (
