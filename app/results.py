@@ -136,9 +136,11 @@ class ResultsStrip(QWidget):
         """Show sample ``index`` (RGB uint8) drawn with ``seed``; the first one becomes the
         current one."""
         pixmap = QPixmap.fromImage(thumbnail(image, THUMB))
+        if self.count == 0:
+            self._fit_height(pixmap.size())
         icon = QIcon(pixmap)
         icon.addPixmap(pixmap, QIcon.Mode.Selected)  # no selection tint over the photo
-        text = f"#{index + 1}" if seed is None else f"#{index + 1} · {seed}"
+        text = f"#{index + 1}" if seed is None else f"#{index + 1} · seed {seed}"
         item = QListWidgetItem(icon, text)
         action = "show it" if self._gallery else "use it"
         seed_text = "" if seed is None else f", seed {seed}"
@@ -153,6 +155,14 @@ class ResultsStrip(QWidget):
         self._refresh()
         if first and self._gallery:
             self.sampleChosen.emit(0)
+
+    def _fit_height(self, icon: QSize) -> None:
+        """Thumbnails of ``icon``'s size, the strip as tall as they and their captions need
+        (a landscape photo's thumbnails are lower than square ones)."""
+        self.list.setIconSize(icon)
+        bar = self.list.horizontalScrollBar().sizeHint().height()
+        caption = self.list.fontMetrics().height()
+        self.list.setFixedHeight(icon.height() + caption + bar + 2 * self.list.frameWidth() + 12)
 
     def select(self, index: int) -> None:
         """Make sample ``index`` current (emits ``sampleChosen`` when it changes)."""

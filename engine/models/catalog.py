@@ -39,7 +39,8 @@ HIFILL = ModelSpec(
     id="hifill",
     label="HiFill",
     description="Thin coarse-to-fine network with attention; contextual residual aggregation "
-    "keeps fills sharp on photos up to 8K. Beats OpenCV Telea on our validation photos.",
+    "takes it to photos up to 8K. Beats OpenCV Telea in L1 and SSIM on held-out photos; "
+    "its fills are smoother than PatchMatch's.",
     entry="engine.models.hifill:HiFillModel",
     native_size=512,
     size_multiple=16,
@@ -56,7 +57,7 @@ PCONV = ModelSpec(
     id="pconv",
     label="PConv",
     description="U-Net of partial convolutions (Liu et al. 2018); fills irregular holes from "
-    "the valid pixels only. Beats OpenCV Telea on our validation photos.",
+    "the valid pixels only. Level with OpenCV Telea on held-out photos; smooth fills.",
     entry="engine.models.pconv:PConvModel",
     native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
@@ -71,7 +72,7 @@ DFNET = ModelSpec(
     id="dfnet",
     label="DFNet",
     description="U-Net with fusion blocks (Hong et al. 2019): learned alpha blending gives "
-    "seamless hole borders. Beats OpenCV Telea on our validation photos.",
+    "seamless hole borders. Level with OpenCV Telea on held-out photos; smooth fills.",
     entry="engine.models.dfnet:DFNetModel",
     native_size=256,  # the crop size it was trained at
     size_multiple=256,  # 8 stride-2 levels
