@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _report_interrupted()
         return EXIT_INTERRUPTED
     build_parser().print_help()
     return EXIT_BAD_INPUT
@@ -377,8 +377,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_reported = threading.Lock()
+
+
+def _report_interrupted() -> None:
+    """The one "interrupted" line on stderr, whichever exit path gets there first (an orderly
+    exit that then hangs must not be reported twice by the watchdog)."""
+    if _reported.acquire(blocking=False):
+        print("interrupted", file=sys.stderr, flush=True)
+
+
 def _exit_interrupted() -> None:
-    print("interrupted", file=sys.stderr, flush=True)
+    _report_interrupted()
     os._exit(EXIT_INTERRUPTED)
 
 
@@ -402,5 +412,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # Ctrl+C before main's own handler is in place (imports)
-        print("interrupted", file=sys.stderr)
+        _report_interrupted()
         sys.exit(EXIT_INTERRUPTED)

@@ -377,9 +377,12 @@ def test_ctrl_c_at_start_up_prints_no_traceback(tmp_path, delay):
     assert proc.returncode in (EXIT_INTERRUPTED, -signal.SIGINT, 0), (proc.returncode, err)
 
 
-def test_ctrl_c_ends_the_process_even_when_a_thread_is_stuck():
+@pytest.mark.parametrize("orderly_report", [False, True])
+def test_ctrl_c_ends_the_process_even_when_a_thread_is_stuck(orderly_report):
     # A Ctrl+C inside the import machinery can leave a lock held that the photo-reading
-    # thread then waits on forever; the interpreter's exit would wait on that thread.
+    # thread then waits on forever; the interpreter's exit would wait on that thread. The
+    # user sees one "interrupted" line whether or not the orderly exit said it first.
+    report = "    main._report_interrupted()\n" if orderly_report else ""
     script = (
         "import signal, sys, threading, time\n"
         "import main\n"
@@ -389,6 +392,7 @@ def test_ctrl_c_ends_the_process_even_when_a_thread_is_stuck():
         "try:\n"
         "    signal.raise_signal(signal.SIGINT)\n"
         "except KeyboardInterrupt:\n"
+        f"{report}"
         "    sys.exit(7)\n"
     )
     proc = subprocess.run(
