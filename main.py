@@ -378,6 +378,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 _reported = threading.Lock()
+# Set by the first Ctrl+C: whatever error it causes afterwards is reported as the interruption.
+_interrupt_received = threading.Event()
 
 
 def _report_interrupted() -> None:
@@ -400,6 +402,7 @@ def _on_interrupt(signum: int, frame: object) -> None:
     can leave a module lock held; the thread reading the photo then waits on that lock
     forever and so does the interpreter's exit, which joins it.
     """
+    _interrupt_received.set()
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C: plain Python
     watchdog = threading.Timer(INTERRUPT_GRACE_S, _exit_interrupted)
     watchdog.daemon = True
@@ -407,10 +410,23 @@ def _on_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def run_script(argv: Sequence[str] | None = None) -> int:
+    """:func:`main` as the script runs it: a Ctrl+C before main's own handler is in place
+    (during the imports) ends with the one "interrupted" line, and so does any error the
+    Ctrl+C caused: an extension module interrupted mid-import raises ImportError, not
+    KeyboardInterrupt (numpy does), and the user pressed Ctrl+C, not broke the install."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        _report_interrupted()
+        return EXIT_INTERRUPTED
+    except Exception:
+        if not _interrupt_received.is_set():
+            raise
+        _report_interrupted()
+        return EXIT_INTERRUPTED
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, _on_interrupt)
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl+C before main's own handler is in place (imports)
-        _report_interrupted()
-        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(run_script())

@@ -402,6 +402,30 @@ def test_ctrl_c_ends_the_process_even_when_a_thread_is_stuck(orderly_report):
     assert proc.stderr.strip() == "interrupted"
 
 
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_an_error_caused_by_ctrl_c_reads_as_interrupted(monkeypatch, capsys, interrupted):
+    # A Ctrl+C inside numpy's C import surfaces as an ImportError chained to it; after a
+    # Ctrl+C the user sees "interrupted" and exit code 130, without it the error as it is.
+    import threading
+
+    import main as cli
+
+    def broken_import(argv=None):
+        raise ImportError("PyCapsule_Import could not import module")
+
+    monkeypatch.setattr(cli, "main", broken_import)
+    monkeypatch.setattr(cli, "_reported", threading.Lock())
+    monkeypatch.setattr(cli, "_interrupt_received", threading.Event())
+    if interrupted:
+        cli._interrupt_received.set()
+        assert cli.run_script([]) == EXIT_INTERRUPTED
+        assert capsys.readouterr().err.strip() == "interrupted"
+    else:
+        with pytest.raises(ImportError):
+            cli.run_script([])
+        assert capsys.readouterr().err == ""
+
+
 def test_a_jpeg_with_broken_exif_opens_without_pil_warnings(tmp_path):
     image = photo_like(96, 128, seed=4)
     broken = (
