@@ -108,6 +108,8 @@ class Field:
         self.cost = torch.zeros(len(query))
 
     def improve(self, query, candidates, passes: int, gen, jumps) -> None:
+        if jumps == "scan":
+            return self.scan(query, candidates, passes, gen)
         h, w, q = self.h, self.w, self.query
         qy, qx = q // w, q % w
         cost = window_cost(query, candidates, self.match)
@@ -131,6 +133,48 @@ class Field:
                 cy, cx = self.match // w + shift[0], self.match % w + shift[1]
                 cost, _ = self._keep(query, candidates, cy, cx, cost, None)
                 radius //= 2
+        self.cost = cost
+
+    def scan(self, query, candidates, passes, gen) -> None:
+        """pypatchmatch's scan, one anti-diagonal at a time (each takes its updated
+        upper/left, or lower/right, neighbours' matches)."""
+        h, w, q = self.h, self.w, self.query
+        qy, qx = q // w, q % w
+        cost = window_cost(query, candidates, self.match)
+        diag = qy + qx
+        order = torch.argsort(diag, stable=True)
+        counts = torch.bincount(diag[order])
+        groups = [g for g in torch.split(order, counts.tolist()) if len(g)]
+        grid = torch.arange(h * w)
+        grid[q] = self.match
+        for _ in range(passes):
+            for direction, seq in ((1, groups), (-1, groups[::-1])):
+                for g in seq:
+                    gq = (query[0][g], query[1][g])
+                    gy, gx = qy[g], qx[g]
+                    m, c = self.match[g], cost[g]
+                    for dy, dx in ((direction, 0), (0, direction)):
+                        ny, nx = gy - dy, gx - dx
+                        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+                        nm = grid[ny.clamp(0, h - 1) * w + nx.clamp(0, w - 1)]
+                        cy, cx = nm // w + dy, nm % w + dx
+                        ok &= (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
+                        at = cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
+                        d = window_cost(gq, candidates, at)
+                        better = ok & (d < c)
+                        m, c = torch.where(better, at, m), torch.where(better, d, c)
+                    radius = (min(h, w) - 1) // 2
+                    while radius > 0:
+                        shift = torch.randint(-radius, radius + 1, (2, len(g)), generator=gen)
+                        cy = (m // w + shift[0]).clamp(0, h - 1)
+                        cx = (m % w + shift[1]).clamp(0, w - 1)
+                        at = cy * w + cx
+                        d = window_cost(gq, candidates, at)
+                        better = d < c
+                        m, c = torch.where(better, at, m), torch.where(better, d, c)
+                        radius //= 2
+                    self.match[g], cost[g] = m, c
+                    grid[q[g]] = m
         self.cost = cost
 
     def _keep(self, query, candidates, cy, cx, cost, ok):
@@ -275,6 +319,7 @@ VARIANTS = {
     "em-guide64": {"guide_side": 64},
     "em-guide128": {"guide_side": 128},
     "em-jump": {"jumps": (8, 4, 2, 1)},
+    "em-scan": {"jumps": "scan"},
 }
 
 
