@@ -108,82 +108,58 @@ class Field:
         self.cost = torch.zeros(len(query))
 
     def improve(self, query, candidates, passes: int, gen, jumps) -> None:
-        if jumps == "scan":
-            return self.scan(query, candidates, passes, gen)
-        h, w, q = self.h, self.w, self.query
-        qy, qx = q // w, q % w
+        """Propagation from neighbours and random search, ``passes`` times: for all windows
+        at once (neighbours ``jumps`` px away), or with ``jumps="scan"`` as pypatchmatch's
+        scan, one anti-diagonal at a time, each taking its already-updated upper and left
+        (then, backwards, lower and right) neighbours' matches."""
+        q = self.query
         cost = window_cost(query, candidates, self.match)
-        grid = torch.arange(h * w)  # windows off the hole map to themselves
-        for _ in range(passes):
-            proposals = []
-            for j in jumps:
-                for dy, dx in ((j, 0), (-j, 0), (0, j), (0, -j)):
-                    proposals.append((dy, dx))
-            for dy, dx in proposals:
-                grid[q] = self.match
-                ny, nx = qy - dy, qx - dx
-                ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-                nm = grid[ny.clamp(0, h - 1) * w + nx.clamp(0, w - 1)]
-                cy, cx = nm // w + dy, nm % w + dx
-                ok &= (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
-                cost, ok = self._keep(query, candidates, cy, cx, cost, ok)
-            radius = (min(h, w) - 1) // 2
-            while radius > 0:
-                shift = torch.randint(-radius, radius + 1, (2, len(q)), generator=gen)
-                cy, cx = self.match // w + shift[0], self.match % w + shift[1]
-                cost, _ = self._keep(query, candidates, cy, cx, cost, None)
-                radius //= 2
-        self.cost = cost
-
-    def scan(self, query, candidates, passes, gen) -> None:
-        """pypatchmatch's scan, one anti-diagonal at a time (each takes its updated
-        upper/left, or lower/right, neighbours' matches)."""
-        h, w, q = self.h, self.w, self.query
-        qy, qx = q // w, q % w
-        cost = window_cost(query, candidates, self.match)
-        diag = qy + qx
-        order = torch.argsort(diag, stable=True)
-        counts = torch.bincount(diag[order])
-        groups = [g for g in torch.split(order, counts.tolist()) if len(g)]
-        grid = torch.arange(h * w)
+        grid = torch.arange(self.h * self.w)  # windows off the hole map to themselves
         grid[q] = self.match
+        if jumps == "scan":
+            diag = q // self.w + q % self.w
+            order = torch.argsort(diag, stable=True)
+            lines = [g for g in torch.split(order, torch.bincount(diag[order]).tolist()) if len(g)]
+            sweeps = [(lines, ((1, 0), (0, 1))), (lines[::-1], ((-1, 0), (0, -1)))]
+        else:
+            shifts = [s for j in jumps for s in ((j, 0), (-j, 0), (0, j), (0, -j))]
+            sweeps = [([slice(None)], shifts)]
         for _ in range(passes):
-            for direction, seq in ((1, groups), (-1, groups[::-1])):
-                for g in seq:
-                    gq = (query[0][g], query[1][g])
-                    gy, gx = qy[g], qx[g]
-                    m, c = self.match[g], cost[g]
-                    for dy, dx in ((direction, 0), (0, direction)):
-                        ny, nx = gy - dy, gx - dx
-                        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-                        nm = grid[ny.clamp(0, h - 1) * w + nx.clamp(0, w - 1)]
-                        cy, cx = nm // w + dy, nm % w + dx
-                        ok &= (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
-                        at = cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
-                        d = window_cost(gq, candidates, at)
-                        better = ok & (d < c)
-                        m, c = torch.where(better, at, m), torch.where(better, d, c)
-                    radius = (min(h, w) - 1) // 2
-                    while radius > 0:
-                        shift = torch.randint(-radius, radius + 1, (2, len(g)), generator=gen)
-                        cy = (m // w + shift[0]).clamp(0, h - 1)
-                        cx = (m % w + shift[1]).clamp(0, w - 1)
-                        at = cy * w + cx
-                        d = window_cost(gq, candidates, at)
-                        better = d < c
-                        m, c = torch.where(better, at, m), torch.where(better, d, c)
-                        radius //= 2
-                    self.match[g], cost[g] = m, c
-                    grid[q[g]] = m
+            for groups, shifts in sweeps:
+                for g in groups:
+                    self._step(query, candidates, g, shifts, cost, grid, gen)
         self.cost = cost
 
-    def _keep(self, query, candidates, cy, cx, cost, ok):
+    def _step(self, query, candidates, g, shifts, cost, grid, gen) -> None:
+        """The windows ``g`` (of ``query``) try their neighbours' matches, shifted, then
+        random ones around their own with halving radius; ``cost`` and ``grid`` (every
+        pixel's match) are updated in place."""
         h, w = self.h, self.w
-        at = cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
-        d = window_cost(query, candidates, at)
-        better = d < cost if ok is None else ok & (d < cost)
-        self.match = torch.where(better, at, self.match)
-        return torch.where(better, d, cost), ok
+        gq, at_g = (query[0][g], query[1][g]), self.query[g]
+        gy, gx = at_g // w, at_g % w
+        m, c = self.match[g], cost[g]
+
+        def keep(cy, cx, ok):
+            at = cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
+            d = window_cost(gq, candidates, at)
+            better = d < c if ok is None else ok & (d < c)
+            return torch.where(better, at, m), torch.where(better, d, c)
+
+        for dy, dx in shifts:
+            ny, nx = gy - dy, gx - dx
+            ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+            nm = grid[ny.clamp(0, h - 1) * w + nx.clamp(0, w - 1)]
+            cy, cx = nm // w + dy, nm % w + dx
+            ok &= (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
+            m, c = keep(cy, cx, ok)
+            grid[at_g] = m
+        radius = (min(h, w) - 1) // 2
+        while radius > 0:
+            shift = torch.randint(-radius, radius + 1, (2, len(m)), generator=gen)
+            m, c = keep(m // w + shift[0], m % w + shift[1], None)
+            radius //= 2
+        self.match[g], cost[g] = m, c
+        grid[at_g] = m
 
 
 def vote(acc, wsum, shape, tpos, spos, weight, source, known, fine=None) -> None:
