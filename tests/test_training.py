@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 
 from training import losses
-from training.data import CropSampler, list_split
+from training.data import BatchPrefetcher, CropSampler, list_split
 from training.evaluate import (
     BIN_LABELS,
     border_l1,
@@ -182,6 +182,47 @@ def test_same_seed_same_weights_and_resume_is_exact(photos: Path, tmp_path: Path
         assert torch.equal(v, resumed.generator.state_dict()[k]), k
     saved = json.loads((tmp_path / "a" / "config.json").read_text())
     assert saved["model_config"] == config["model_config"]
+
+
+def test_prefetched_batches_are_the_loops_own(photos: Path) -> None:
+    sampler = CropSampler(list_split(photos, "train"), 32, 64, 0.5)
+    rng = np.random.default_rng(5)
+    pre = BatchPrefetcher(lambda step, r: sampler.batch(r, 1 + step % 3), rng, start=7, depth=2)
+    try:
+        for step in range(7, 12):
+            batch, state = pre.get(step)
+            want = sampler.batch(rng, 1 + step % 3)  # the loop's own draw, in step order
+            assert torch.equal(batch.image, want.image) and torch.equal(batch.mask, want.mask)
+            assert state == rng.bit_generator.state
+    finally:
+        pre.close()
+
+
+def test_a_failed_prefetch_is_raised_in_the_loop(photos: Path) -> None:
+    def draw(step: int, rng: np.random.Generator):
+        raise OSError("disk gone")
+
+    pre = BatchPrefetcher(draw, np.random.default_rng(0), start=0)
+    with pytest.raises(RuntimeError, match="drawing a training batch failed"):
+        pre.get(0)
+    pre.close()
+
+
+def test_training_with_prefetch_trains_and_resumes_the_same_weights(
+    photos: Path, tmp_path: Path
+) -> None:
+    plain = Trainer(tiny_config("pconv", photos, prefetch=False), tmp_path / "plain")
+    assert not plain.prefetches()  # "auto" and False are off on the CPU
+    plain.fit(steps=4, progress=False)
+    first = Trainer(tiny_config("pconv", photos, prefetch=True), tmp_path / "pre")
+    assert first.prefetches()
+    first.fit(steps=2, progress=False)
+    resumed = Trainer(tiny_config("pconv", photos, prefetch=True), tmp_path / "pre")
+    assert resumed.resume() and resumed.step == 2
+    resumed.fit(steps=4, progress=False)
+    for k, v in _state(plain).items():
+        assert torch.equal(v, resumed.generator.state_dict()[k]), k
+    assert plain.rng.bit_generator.state == resumed.rng.bit_generator.state
 
 
 def test_loss_schedule_switches_a_term_on_at_its_step(photos: Path, tmp_path: Path) -> None:

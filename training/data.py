@@ -11,7 +11,11 @@ whole stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +59,14 @@ class Batch:
 
     def to(self, device: torch.device | str, channels_last: bool = False) -> Batch:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
+        # non_blocking only overlaps when the source is pinned (see BatchPrefetcher).
         return Batch(
-            self.image.to(device, memory_format=fmt), self.mask.to(device, memory_format=fmt)
+            self.image.to(device, memory_format=fmt, non_blocking=True),
+            self.mask.to(device, memory_format=fmt, non_blocking=True),
         )
+
+    def pin_memory(self) -> Batch:
+        return Batch(self.image.pin_memory(), self.mask.pin_memory())
 
 
 class CropSampler:
@@ -111,6 +120,75 @@ class CropSampler:
         image = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
         mask = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None]
         return Batch(image.float().div_(255.0), mask.float())
+
+
+class BatchPrefetcher:
+    """Draws the batches of steps ``start``, ``start + 1``, ... in a background thread, up to
+    ``depth`` ahead of the training loop, so a GPU never waits for crops and masks (numpy and
+    OpenCV release the GIL while they work).
+
+    The thread draws from its own copy of ``rng``; every batch comes with that generator's
+    state after drawing it, which the trainer copies into its own generator when it takes the
+    batch. The stream of batches and every checkpoint's RNG state are therefore exactly those
+    of drawing in the loop, and a resumed run continues the same stream.
+
+    Args:
+        draw: ``draw(step, rng) -> Batch``, called in step order from the thread only.
+        rng: the trainer's generator at step ``start`` (copied, not used).
+        start: the first step to draw.
+        depth: batches kept ready.
+        pin: pin the batches' memory so copies to a GPU run asynchronously.
+    """
+
+    def __init__(
+        self,
+        draw: Callable[[int, np.random.Generator], Batch],
+        rng: np.random.Generator,
+        start: int,
+        depth: int = 4,
+        pin: bool = False,
+    ) -> None:
+        self._draw = draw
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = rng.bit_generator.state
+        self._pin = pin
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+        self._thread.start()
+
+    def _run(self, step: int) -> None:
+        try:
+            while not self._stop.is_set():
+                batch = self._draw(step, self._rng)
+                if self._pin:
+                    batch = batch.pin_memory()
+                item = (step, batch, self._rng.bit_generator.state)
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                step += 1
+        except BaseException as exc:  # handed to the training loop, which raises it
+            self._queue.put((None, exc, None))
+
+    def get(self, step: int) -> tuple[Batch, dict]:
+        """The batch of ``step`` and the generator state after it was drawn."""
+        got, batch, state = self._queue.get()
+        if got is None:
+            raise RuntimeError("drawing a training batch failed") from batch
+        if got != step:
+            raise RuntimeError(f"prefetched batch of step {got} arrived for step {step}")
+        return batch, state
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join(timeout=10)
 
 
 def center_square(image: np.ndarray, size: int) -> np.ndarray:

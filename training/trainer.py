@@ -31,7 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training import logs
-from training.data import CropSampler, list_split
+from training.data import Batch, BatchPrefetcher, CropSampler, list_split
 from training.losses import feature_backbone
 from training.recipes import LossContext, Recipe, get_recipe
 from training.schedule import crop_at, ever_weighted, loss_weights_at, lr_at, model_config_at
@@ -140,6 +140,7 @@ class Trainer:
         # The running mean of ``train.average``: {"count", "first", "last", "generator"}.
         self.average: dict | None = None
         self._stop = False
+        self._prefetcher: BatchPrefetcher | None = None
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -227,10 +228,31 @@ class Trainer:
             if freeze is not None:
                 freeze()
 
+    def _draw(self, sampler: CropSampler, step: int, rng: np.random.Generator) -> Batch:
+        """The batch of ``step``: its crop size and batch size follow ``train.crop_schedule``."""
+        sampler.crop, size = crop_at(step, self.config)
+        return sampler.batch(rng, size)
+
+    def _next_batch(self, sampler: CropSampler) -> Batch:
+        if self._prefetcher is None:
+            batch = self._draw(sampler, self.step, self.rng)
+        else:
+            batch, state = self._prefetcher.get(self.step)
+            self.rng.bit_generator.state = state  # as if drawn here (checkpoints, resume)
+        return batch.to(self.device, self.channels_last)
+
+    def prefetches(self) -> bool:
+        """``train.prefetch``: draw batches in a background thread ("auto": on a GPU, where
+        the CPU's crops would otherwise keep it waiting; on the CPU the thread would only
+        take a core from the step)."""
+        setting = self.config["train"].get("prefetch", "auto")
+        if setting == "auto":
+            return self.device.type != "cpu"
+        return bool(setting)
+
     def train_step(self, sampler: CropSampler) -> dict[str, float]:
         tcfg = self.config["train"]
-        sampler.crop, size = crop_at(self.step, self.config)
-        batch = sampler.batch(self.rng, size).to(self.device, self.channels_last)
+        batch = self._next_batch(sampler)
         self.ctx.step = self.step
         self.ctx.loss_weights = loss_weights_at(self.step, self.config)
         row: dict[str, float] = {}
@@ -315,6 +337,23 @@ class Trainer:
         self.generator.train()
         if self.critic is not None:
             self.critic.train()
+        if self.prefetches():
+            self._prefetcher = BatchPrefetcher(
+                lambda step, rng: self._draw(sampler, step, rng),
+                self.rng,
+                self.step,
+                depth=int(tcfg.get("prefetch_depth", 4)),
+                pin=self.device.type == "cuda",
+            )
+        try:
+            return self._loop(sampler, steps, max_minutes, progress)
+        finally:
+            if self._prefetcher is not None:
+                self._prefetcher.close()
+                self._prefetcher = None
+
+    def _loop(self, sampler: CropSampler, steps: int, max_minutes: float | None, progress) -> int:
+        tcfg = self.config["train"]
         log = logs.CsvLog(self.run_dir / "log.csv") if self.rank == 0 else None
         every = int(tcfg.get("log_every", 50))
         ckpt_s = float(tcfg.get("checkpoint_minutes", 5)) * 60
