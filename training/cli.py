@@ -61,6 +61,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return reproduce(args.model, Path(args.data), args.run_dir, args.device)
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from training.fetch import pack_data
+
+    pack_data(Path(args.src), Path(args.dest), tuple(args.splits), args.max_side, args.quality)
+    return 0
+
+
 def cmd_bf16(args: argparse.Namespace) -> int:
     from training.bf16check import bf16_check
 
@@ -75,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-data", help="build the starter photo set in DEST")
     p.add_argument("dest")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "pack-data", help="a small downscaled JPEG copy of SRC's splits (for a lent GPU)"
+    )
+    p.add_argument("src")
+    p.add_argument("dest")
+    p.add_argument("--max-side", type=int, default=1024, help="longer side (default 1024)")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+    p.add_argument("--splits", nargs="+", default=["train"], choices=["train", "val", "test"])
+    p.set_defaults(func=cmd_pack)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", required=True, help="model id (pconv, dfnet, ...)")

@@ -284,3 +284,44 @@ def write_manifest(dest: Path) -> dict:
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
     log(f"{len(entries)} images ({manifest['count']}) in {dest}")
     return manifest
+
+
+def pack_data(
+    src: Path,
+    dest: Path,
+    splits: tuple[str, ...] = ("train",),
+    max_side: int = 1024,
+    quality: int = 90,
+) -> dict:
+    """A small copy of ``src``'s ``splits`` for a machine the full set cannot travel to (a
+    lent GPU takes 64 MiB with the repository): every photo downscaled (area filter) so its
+    longer side is at most ``max_side`` -- the size training keeps images at anyway
+    (``data.max_side``) -- and stored as JPEG at ``quality``, with a manifest that keeps each
+    file's split, so the copy trains exactly like the original up to the JPEG's loss."""
+    from training.data import list_split, read_rgb
+
+    src, dest = Path(src), Path(dest)
+    entries = []
+    for split in splits:
+        for path in list_split(src, split):
+            rel = Path(path).relative_to(src).with_suffix(".jpg").as_posix()
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            rgb = read_rgb(path, max_side)
+            if not cv2.imwrite(str(out), rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality]):
+                raise OSError(f"cannot write {out}")
+            h, w = rgb.shape[:2]
+            entries.append({"file": rel, "width": w, "height": h, "split": split})
+    if not entries:
+        raise ValueError(f"no images of {splits} under {src}")
+    manifest = {
+        "name": f"packed copy of {src}",
+        "recipe": f"python -m training pack-data {src} {dest} --max-side {max_side} "
+        f"--quality {quality} --splits {' '.join(splits)}",
+        "count": {s: sum(e["split"] == s for e in entries) for s in ("train", "val", "test")},
+        "files": entries,
+    }
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    size = sum((dest / e["file"]).stat().st_size for e in entries)
+    log(f"{len(entries)} images ({manifest['count']}), {size / 2**20:.1f} MiB in {dest}")
+    return manifest
