@@ -13,10 +13,12 @@ their own resolution, with the evaluation masks of :mod:`training.masks`, compar
 ``resize``, ``crop`` and ``cra`` strategies of the given models (``telea@512`` is OpenCV
 Telea restricted to a 512 working size: a model without attention) by L1, PSNR, SSIM and
 the hole's gradient energy relative to the truth (1 = as sharp as the photo) and the detail
-ratio of :mod:`training.quality` (``--split test``: the held-out photos).
+ratio of :mod:`training.quality` (``--split test``: the held-out photos; ``hifill+texture``:
+with the texture stage, whose ``cra`` copies each hole cell's residual from its best cell).
 
     python scripts/bench_hifill.py --weights-dir runs/hifill/export
     python scripts/bench_hifill.py --quality --models telea@512 hifill
+    python scripts/bench_hifill.py --quality --models hifill hifill+texture --bins 1
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ def _gradient_energy(x: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _model(model_id: str, device: str):
+    """``MODEL`` (from the registry), ``MODEL+texture`` (with the texture stage) or
+    ``telea@512``."""
     from engine.models.catalog import TELEA
     from engine.models.classical import ClassicalModel
     from engine.pipeline import Engine
@@ -118,11 +122,23 @@ def _model(model_id: str, device: str):
     if model_id == "telea@512":
         spec = dataclasses.replace(TELEA, native_size=512)
         return ClassicalModel(spec, "cpu")
-    return Engine().load(model_id, device)
+    base, _, extra = model_id.partition("+")
+    model = Engine().load(base, device)
+    if extra == "texture":
+        from engine.texture import TextureRefined
+
+        model = TextureRefined(model)
+    return model
 
 
 def quality(
-    model_ids: list[str], strategies: list[str], device: str, cases: int, split: str = "val"
+    model_ids: list[str],
+    strategies: list[str],
+    device: str,
+    cases: int,
+    split: str = "val",
+    bins: tuple[int, ...] = (1, 2, 3),
+    save: Path | None = None,
 ) -> None:
     from engine.highres import run_strategy
     from training.data import list_split, read_rgb
@@ -132,13 +148,14 @@ def quality(
     files = [p for p in list_split(Path("data/starter"), split)]
     photos = [(p, read_rgb(p)) for p in files]
     photos = [(p, im) for p, im in photos if max(im.shape[:2]) >= 1024]
-    print(f"{len(photos)} {split} photos >= 1024 px, bins {BINS[1:4]}, {cases} case(s) each")
+    labels = [BINS[b] for b in bins]
+    print(f"{len(photos)} {split} photos >= 1024 px, bins {labels}, {cases} case(s) each")
     for model_id in model_ids:
         model = _model(model_id, device)
         sums: dict[str, list[np.ndarray]] = {s: [] for s in strategies}
         for path, truth in photos:
             h, w = truth.shape[:2]
-            for b in (1, 2, 3):
+            for b in bins:
                 for case in range(cases):
                     mask = eval_mask(h, w, b, f"{path.name}-{case}")
                     image = truth.copy()
@@ -151,6 +168,10 @@ def quality(
                         sharp = _gradient_energy(out, mask) / _gradient_energy(truth, mask)
                         detail = detail_ratio(out, truth, mask)
                         sums[s].append(np.array([l1, psnr, ssim(out, truth), sharp, detail]))
+                        if save is not None:
+                            save.mkdir(parents=True, exist_ok=True)
+                            name = f"{path.stem}-b{b}-{case}-{model_id}-{s}.png"
+                            cv2.imwrite(str(save / name), out[..., ::-1])
         print(f"\n{model_id}: mean over {len(sums[strategies[0]])} cases")
         print("| strategy | L1 | PSNR | SSIM | hole gradient energy / truth | detail ratio |")
         print("|---|---|---|---|---|---|")
@@ -176,11 +197,22 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["resize", "crop", "cra"])
     parser.add_argument("--cases", type=int, default=1)
     parser.add_argument("--split", choices=["val", "test"], default="val")
+    parser.add_argument(
+        "--bins", nargs="+", type=int, default=[1, 2, 3], help="hole-ratio bins (1 = 10-20%%)"
+    )
     args = parser.parse_args()
     if args.weights_dir:
         os.environ["INPAINT_STUDIO_WEIGHTS"] = str(args.weights_dir.resolve())
     if args.quality:
-        quality(args.models, args.strategies, args.device, args.cases, args.split)
+        quality(
+            args.models,
+            args.strategies,
+            args.device,
+            args.cases,
+            args.split,
+            tuple(args.bins),
+            args.save,
+        )
     else:
         bench(args.sizes, args.ratios, args.repeat, args.device, args.save)
 

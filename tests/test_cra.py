@@ -251,6 +251,28 @@ def test_copied_residuals_are_the_photos_own_at_the_offset():
     assert np.array_equal(out.numpy()[~mask], image[~mask])
 
 
+def test_copies_that_cross_fade_keep_the_photos_contrast():
+    # Two neighbouring hole cells copy unrelated noise from different places: where their
+    # copies cross-fade (the cells' shared edge) a plain weighted mean of the two would have
+    # about 1 / sqrt(2) of the noise's contrast; the blend keeps all of it.
+    rng = np.random.default_rng(2)
+    image = rng.integers(28, 229, (160, 320, 3), dtype=np.uint8)
+    base = np.full_like(image, 128)
+    mask = np.zeros((160, 320), bool)
+    mask[40:120, 200:280] = True
+    copies = torch.zeros(4, 8, 2, dtype=torch.long)
+    copies[1:3, 5] = torch.tensor([0, -4])
+    copies[1:3, 6] = torch.tensor([0, -3])
+    out = torch.from_numpy(image.copy())
+    tensors = [torch.from_numpy(a) for a in (image, base, mask)]
+    copy_residuals(out, *tensors, copies, Grid(4, 8, 40))
+    residual = out.numpy().astype(np.float32) - 128
+    edge = residual[60:100, 239:241].std()
+    inside = residual[60:100, 215:225].std()
+    assert edge > 0.9 * inside
+    assert abs(edge - image.astype(np.float32).std()) < 0.1 * image.std()
+
+
 class TexturedLowResTelea(LowResTelea):
     texture = True
 
