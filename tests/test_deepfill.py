@@ -169,3 +169,24 @@ def test_picker_marks_weights_below_the_quality_bar(untrained_weights, qtbot):
     assert item.isEnabled() and item.text() == "DeepFill (below the bar)"
     assert "L1 +9% against Telea" in item.toolTip()
     assert picker.select("deepfill")
+
+
+def test_fuse_equals_the_public_codes_transposed_form():
+    # The public code fuses in row-major order, transposes both axes to column-major order,
+    # fuses again and transposes back; the fast form never transposes and must agree bit
+    # for bit (including the steps from the bottom of one column to the top of the next).
+    from engine.layers.contextual_attention import _diagonal_sum, _fuse
+
+    def reference(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        n, length = x.shape[0], h * w
+
+        def transpose(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+            t = t.reshape(n, rows, cols, rows, cols).permute(0, 2, 1, 4, 3)
+            return t.reshape(n, length, length)
+
+        return transpose(_diagonal_sum(transpose(_diagonal_sum(x, 3), h, w), 3), w, h)
+
+    gen = torch.Generator().manual_seed(0)
+    for h, w in [(4, 5), (3, 7), (8, 8), (2, 2)]:
+        x = torch.randn(2, h * w, h * w, generator=gen)
+        assert torch.equal(_fuse(x, (h, w), 3), reference(x, h, w))

@@ -40,13 +40,35 @@ TINY_WEIGHT = 1e-20
 def _diagonal_sum(x: torch.Tensor, kernel: int) -> torch.Tensor:
     """(N, A, B) -> same: the sum of ``x[a + k, b + k]`` for k in -r..r (zero beyond the
     ends), which is a convolution with a ``kernel x kernel`` identity matrix."""
-    r = kernel // 2
-    padded = F.pad(x, (r, r, r, r))
-    a, b = x.shape[-2:]
-    out = padded[:, r : r + a, r : r + b].clone()
-    for k in range(-r, r + 1):
-        if k:
-            out += padded[:, r + k : r + k + a, r + k : r + k + b]
+    out = x.clone()
+    for k in range(-(kernel // 2), kernel // 2 + 1):
+        if k < 0:
+            out[:, -k:, -k:] += x[:, :k, :k]
+        elif k > 0:
+            out[:, :-k, :-k] += x[:, k:, k:]
+    return out
+
+
+def _column_major_sum(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """:func:`_diagonal_sum` with kernel 3 of (N, L, L) scores whose two axes are positions
+    in column-major order, computed in place of the row-major layout (no transposed copies
+    of the L x L map). One step in column-major order is one row down, or from the bottom of
+    a column to the top of the next; each of the four combinations of the two axes is a
+    block of the (N, h, w, h, w) view. Terms are added in the same order as
+    :func:`_diagonal_sum`'s, so the sums are bit-identical."""
+    n = x.shape[0]
+    v = x.view(n, h, w, h, w)
+    out = x.clone()
+    o = out.view(n, h, w, h, w)
+    # The previous position (k = -1), then the next one (k = +1).
+    o[:, 1:, :, 1:, :] += v[:, :-1, :, :-1, :]
+    o[:, 0, 1:, 1:, :] += v[:, -1, :-1, :-1, :]
+    o[:, 1:, :, 0, 1:] += v[:, :-1, :, -1, :-1]
+    o[:, 0, 1:, 0, 1:] += v[:, -1, :-1, -1, :-1]
+    o[:, :-1, :, :-1, :] += v[:, 1:, :, 1:, :]
+    o[:, -1, :-1, :-1, :] += v[:, 0, 1:, 1:, :]
+    o[:, :-1, :, -1, :-1] += v[:, 1:, :, 0, 1:]
+    o[:, -1, :-1, -1, :-1] += v[:, 0, 1:, 0, 1:]
     return out
 
 
@@ -55,14 +77,16 @@ def _fuse(scores: torch.Tensor, grid: tuple[int, int], kernel: int) -> torch.Ten
     first with positions in row-major order, then in column-major order (public code)."""
     n, lf, lb = scores.shape
     h, w = grid
+    s = _diagonal_sum(scores, kernel)
+    if kernel == 3 and h > 1 and w > 1:
+        return _column_major_sum(s, h, w)
 
     def transpose(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
         # Reorder both axes from row-major (rows, cols) to column-major.
         x = x.reshape(n, rows, cols, rows, cols).permute(0, 2, 1, 4, 3)
         return x.reshape(n, lf, lb)
 
-    s = _diagonal_sum(transpose(_diagonal_sum(scores, kernel), h, w), kernel)
-    return transpose(s, w, h)
+    return transpose(_diagonal_sum(transpose(s, h, w), kernel), w, h)
 
 
 class ContextualAttention(nn.Module):
