@@ -13,7 +13,8 @@ their own resolution, with the evaluation masks of :mod:`training.masks`, compar
 ``resize``, ``crop`` and ``cra`` strategies of the given models (``telea@512`` is OpenCV
 Telea restricted to a 512 working size: a model without attention) by L1, PSNR, SSIM and
 the hole's gradient energy relative to the truth (1 = as sharp as the photo) and the detail
-ratio of :mod:`training.quality` (``--split test``: the held-out photos; ``hifill+texture``:
+ratio of :mod:`training.quality`, and the deep-feature distance on the 512 px window with the
+most hole, at the photo's resolution (``--split test``: the held-out photos; ``hifill+texture``:
 with the texture stage, whose ``cra`` copies each hole cell's residual from its best cell).
 
     python scripts/bench_hifill.py --weights-dir runs/hifill/export
@@ -37,6 +38,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SIZES = {"2k": (1080, 2048), "8k": (4320, 7680)}
+# Side of the window around the hole the deep-feature distance is measured on, at the photo's
+# own resolution (the whole photo scaled down would hide the texture it is meant to see).
+CROP = 512
 
 
 def bench(
@@ -143,7 +147,9 @@ def quality(
     from engine.highres import run_strategy
     from training.data import list_split, read_rgb
     from training.masks import BINS, eval_mask
-    from training.quality import detail_ratio
+    from training.quality import DeepFeatureDistance, detail_ratio
+
+    distance = DeepFeatureDistance()
 
     files = [p for p in list_split(Path("data/starter"), split)]
     photos = [(p, read_rgb(p)) for p in files]
@@ -160,6 +166,7 @@ def quality(
                     mask = eval_mask(h, w, b, f"{path.name}-{case}")
                     image = truth.copy()
                     image[mask] = 0
+                    crop = _densest_crop(mask, CROP)
                     for s in strategies:
                         out = next(iter(run_strategy(s, model, image, mask, [0], None, _noop)))
                         l1 = np.abs(out.astype(np.float32) - truth).mean() / 255
@@ -167,17 +174,35 @@ def quality(
                         psnr = 10 * np.log10(255**2 / max(mse, 1e-9))
                         sharp = _gradient_energy(out, mask) / _gradient_energy(truth, mask)
                         detail = detail_ratio(out, truth, mask)
-                        sums[s].append(np.array([l1, psnr, ssim(out, truth), sharp, detail]))
+                        deep = distance(out[crop], truth[crop])
+                        sums[s].append(np.array([l1, psnr, ssim(out, truth), sharp, detail, deep]))
                         if save is not None:
                             save.mkdir(parents=True, exist_ok=True)
                             name = f"{path.stem}-b{b}-{case}-{model_id}-{s}.png"
                             cv2.imwrite(str(save / name), out[..., ::-1])
         print(f"\n{model_id}: mean over {len(sums[strategies[0]])} cases")
-        print("| strategy | L1 | PSNR | SSIM | hole gradient energy / truth | detail ratio |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| strategy | L1 | PSNR | SSIM | hole gradient energy / truth | detail ratio "
+            f"| deep ({CROP} px crop) |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for s in strategies:
-            l1, psnr, ss, sharp, detail = np.mean(sums[s], axis=0)
-            print(f"| {s} | {l1:.5f} | {psnr:.2f} | {ss:.4f} | {sharp:.3f} | {detail:.2f} |")
+            l1, psnr, ss, sharp, detail, deep = np.mean(sums[s], axis=0)
+            print(
+                f"| {s} | {l1:.5f} | {psnr:.2f} | {ss:.4f} | {sharp:.3f} | {detail:.2f} "
+                f"| {deep:.3f} |"
+            )
+
+
+def _densest_crop(mask: np.ndarray, side: int) -> tuple[slice, slice]:
+    """The ``side`` x ``side`` window (at most the photo) holding the most hole pixels: what a
+    user looks at, at 100%, after the fill."""
+    h, w = mask.shape
+    sh, sw = min(side, h), min(side, w)
+    density = cv2.boxFilter(mask.astype(np.float32), -1, (sw, sh), normalize=False)
+    inner = density[sh // 2 : h - (sh - 1) // 2, sw // 2 : w - (sw - 1) // 2]
+    y, x = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    return slice(y, y + sh), slice(x, x + sw)
 
 
 def _noop(_: float) -> None:

@@ -30,9 +30,7 @@ bins (0.1, 0.2] ... (0.5, 0.6], 512 px) against HiFill and pypatchmatch, sharing
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -41,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BIG = 1e4  # an impossible label (source outside the photo or in the hole)
 # The four neighbours (dy, dx); direction d and d ^ 1 are opposite.
@@ -262,68 +261,12 @@ VARIANTS = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/starter"))
-    parser.add_argument("--step", type=int, default=6)
-    parser.add_argument("--variants", default="sm,sm-guide,sm-guide-band")
-    parser.add_argument("--cache", type=Path, default=Path("runs/exp-texture-em-cache.npz"))
-    parser.add_argument("--save", type=Path, help="write each case's fills here (PNG)")
-    args = parser.parse_args()
-    torch.set_num_threads(2)
-    from training.evaluate import classical_model, composite, evaluation_cases, model_from_weights
-    from training.quality import DeepFeatureDistance, detail_ratio
+    from exp_texture_em import compare, parser_for
 
-    cases = [c for c in evaluation_cases(args.data, 512, 1, "val") if 1 <= c.bin_index <= 5]
-    cases = cases[:: args.step]
-    if args.cache.exists():
-        cache = dict(np.load(args.cache))
-    else:
-        hifill = model_from_weights("hifill", Path("resources/weights/hifill.safetensors"))
-        patchmatch = classical_model("patchmatch")
-        cache = {}
-        for i, case in enumerate(cases):
-            cache[f"hifill{i}"], cache[f"patchmatch{i}"] = (
-                composite(hifill, case),
-                composite(patchmatch, case),
-            )
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(args.cache, **cache)
-    distance = DeepFeatureDistance()
-    names = ["hifill", "patchmatch", *args.variants.split(",")]
-    rows: dict[str, list[tuple[float, ...]]] = {k: [] for k in names}
-    for i, case in enumerate(cases):
-        for name in names:
-            start = time.perf_counter()
-            if f"{name}{i}" in cache:
-                out = cache[f"{name}{i}"]
-            else:
-                out = inpaint(case.image, case.mask, guide=cache[f"hifill{i}"], **VARIANTS[name])
-            seconds = time.perf_counter() - start
-            if args.save:
-                args.save.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(args.save / f"{i:02d}-{name}.png"), out[..., ::-1])
-            l1 = float(np.abs(out.astype(np.float64) - case.image).mean() / 255)
-            deep = distance(out, case.image)
-            rows[name].append(
-                (l1, deep, detail_ratio(out, case.image, case.mask), case.bin_index, seconds)
-            )
-        print(
-            i,
-            case.name,
-            case.bin_index,
-            " ".join(f"{k} {rows[k][-1][1]:.3f}" for k in names),
-            flush=True,
-        )
-    for name, values in rows.items():
-        a = np.array(values)
-        per_bin = " ".join(
-            f"{a[a[:, 3] == b, 1].mean():.3f}" for b in range(1, 6) if (a[:, 3] == b).any()
-        )
-        print(
-            f"{name:14s} L1 {a[:, 0].mean():.4f} deep {a[:, 1].mean():.3f} "
-            f"detail {a[:, 2].mean():.2f} {a[:, 4].mean():.1f} s/case | deep per bin {per_bin}"
-        )
-    return 0
+    args = parser_for(__doc__, "sm,sm-guide,sm-guide-band").parse_args()
+    return compare(
+        args, lambda name, image, mask, guide: inpaint(image, mask, guide=guide, **VARIANTS[name])
+    )
 
 
 if __name__ == "__main__":

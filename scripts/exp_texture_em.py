@@ -299,25 +299,33 @@ VARIANTS = {
 }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parser_for(doc: str, variants: str) -> argparse.ArgumentParser:
+    """The options every texture experiment takes (the cases, the cache, the variants)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/starter"))
     parser.add_argument("--step", type=int, default=6)
-    parser.add_argument("--variants", default="em")
+    parser.add_argument("--variants", default=variants)
     parser.add_argument("--cache", type=Path, default=Path("runs/exp-texture-em-cache.npz"))
-    args = parser.parse_args()
+    parser.add_argument("--save", type=Path, help="write each case's fills here (PNG)")
+    return parser
+
+
+def compare(args: argparse.Namespace, fill) -> int:
+    """Score HiFill, pypatchmatch and every variant of ``args.variants`` on every
+    ``args.step``-th validation case of bins 1-5 (512 px): ``fill(name, image, mask, guide)``
+    is a variant's result, ``guide`` HiFill's fill. Prints a row per case and a summary."""
     torch.set_num_threads(2)
     from training.evaluate import classical_model, composite, evaluation_cases, model_from_weights
     from training.quality import DeepFeatureDistance, detail_ratio
 
     cases = [c for c in evaluation_cases(args.data, 512, 1, "val") if 1 <= c.bin_index <= 5]
     cases = cases[:: args.step]
-    if args.cache.exists():
-        cache = dict(np.load(args.cache))
-    else:
+    cache = dict(np.load(args.cache)) if args.cache.exists() else {}
+    if int(cache.get("step", 6)) != args.step or "hifill0" not in cache:
+        # The cache holds the fills of one --step's cases (index i = i-th case).
         hifill = model_from_weights("hifill", Path("resources/weights/hifill.safetensors"))
         patchmatch = classical_model("patchmatch")
-        cache = {}
+        cache = {"step": np.array(args.step)}
         for i, case in enumerate(cases):
             cache[f"hifill{i}"], cache[f"patchmatch{i}"] = (
                 composite(hifill, case),
@@ -331,11 +339,16 @@ def main() -> int:
     for i, case in enumerate(cases):
         for name in names:
             start = time.perf_counter()
-            if name in cache or f"{name}{i}" in cache:
+            if f"{name}{i}" in cache:
                 out = cache[f"{name}{i}"]
             else:
-                out = inpaint(case.image, case.mask, guide=cache[f"hifill{i}"], **VARIANTS[name])
+                out = fill(name, case.image, case.mask, cache[f"hifill{i}"])
             seconds = time.perf_counter() - start
+            if args.save:
+                import cv2
+
+                args.save.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(args.save / f"{i:02d}-{name}.png"), out[..., ::-1])
             l1 = float(np.abs(out.astype(np.float64) - case.image).mean() / 255)
             deep = distance(out, case.image)
             rows[name].append(
@@ -354,10 +367,17 @@ def main() -> int:
             f"{a[a[:, 3] == b, 1].mean():.3f}" for b in range(1, 6) if (a[:, 3] == b).any()
         )
         print(
-            f"{name:12s} L1 {a[:, 0].mean():.4f} deep {a[:, 1].mean():.3f} "
+            f"{name:14s} L1 {a[:, 0].mean():.4f} deep {a[:, 1].mean():.3f} "
             f"detail {a[:, 2].mean():.2f} {a[:, 4].mean():.1f} s/case | deep per bin {per_bin}"
         )
     return 0
+
+
+def main() -> int:
+    args = parser_for(__doc__, "em").parse_args()
+    return compare(
+        args, lambda name, image, mask, guide: inpaint(image, mask, guide=guide, **VARIANTS[name])
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from engine.highres.cra import (
     aggregate_residuals,
     cell_weights,
     completion_scores,
+    copy_gain,
     copy_residuals,
     plan_grid,
     run,
@@ -271,6 +272,25 @@ def test_copies_that_cross_fade_keep_the_photos_contrast():
     inside = residual[60:100, 215:225].std()
     assert edge > 0.9 * inside
     assert abs(edge - image.astype(np.float32).std()) < 0.1 * image.std()
+
+
+def test_a_copy_is_no_more_contrasted_than_the_cells_around_its_hole():
+    # Textured cells on the left, smooth ones on the right: a hole in the smooth part that
+    # copies a textured cell gets that copy toned down to its surroundings' contrast
+    # (no streaks in a clear sky); a hole in the textured part keeps its copy as it is.
+    energy = torch.ones(4, 12)
+    energy[:, :6] = 100.0
+    holes = torch.zeros(4, 12, dtype=torch.bool)
+    holes[1:3, 8:10] = True  # smooth surroundings
+    holes[1:3, 2:4] = True  # textured surroundings
+    energy[holes] = 0.0  # hole cells hold no residual of their own
+    copies = torch.zeros(4, 12, 2, dtype=torch.long)
+    copies[1:3, 8:10] = torch.tensor([0, -8])  # from textured cells
+    copies[1:3, 2:4] = torch.tensor([0, -2])
+    gain = copy_gain(energy, holes, copies)
+    assert torch.all(gain[1:3, 8:10] < 0.2)
+    assert torch.all(gain[1:3, 2:4] > 0.9)
+    assert torch.all(gain <= 1.0)
 
 
 class TexturedLowResTelea(LowResTelea):

@@ -19,7 +19,9 @@ HiFill (Yi et al., CVPR 2020), section 3.1, done for any model and any aspect ra
    context cell it weighs most, and neighbouring cells' copies cross-fade pixel by
    pixel with their contrast kept (:func:`copy_residuals`): the weighted sum of
    hundreds of similar cells cancels their texture (detail ratio 0.10 on the
-   validation photos), the copy keeps it (0.62) at a small cost in L1.
+   validation photos), the copy keeps it. A copy is never more contrasted than the
+   known cells around its hole cell (:func:`copy_gain`): no grass streaks in a
+   smooth sky (detail 0.50 at an L1 of 0.00775, the plain sum's 0.00743).
 5. The fill's border is matched to the photo (:func:`border_shift`): the model
    fills whole working pixels, so where one straddles the hole's edge the step
    between its colour and the photo's shows as a line along the edge at full
@@ -66,6 +68,8 @@ COPY_CHUNK = 1 << 21
 # cell's copy and the cross-fade narrows to the cells' edges (measured on the validation
 # photos: power 1 detail 0.30-0.36, 4 0.43-0.51, 12 0.49-0.57 with more visible patches).
 BLEND_POWER = 4
+# cell_energy reads every ENERGY_STRIDE-th pixel of a cell in each direction.
+ENERGY_STRIDE = 4
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ def copy_residuals(
     grid: Grid,
     cancel: CancelToken | None = None,
     chunk: int = COPY_CHUNK,
+    gain: torch.Tensor | None = None,
 ) -> None:
     """Write ``base + copied residual`` into the hole pixels of ``out`` (in place): the
     per-pixel version of :func:`aggregate_residuals`, for a working-size match (``copies``,
@@ -224,6 +229,8 @@ def copy_residuals(
             sx = (xs + torch.round(offset[:, 1] / sx_scale).long()).clamp(0, pw - 1)
             ok = (has[cy, cx] & ~mask[sy, sx])[:, None].float() * (w / top) ** BLEND_POWER
             residual = image[sy, sx].float() - base[sy, sx].float()
+            if gain is not None:
+                residual = residual * gain[cy, cx][:, None]
             acc += ok * residual
             weights.append(ok)
             sources.append(sy * pw + sx)
@@ -238,6 +245,34 @@ def copy_residuals(
                 square += weights[a] * weights[b] * (sources[a] == sources[b])[:, None]
         filled = base[ys, xs].float() + acc / square.sqrt().clamp_min(1e-6)
         out[ys, xs] = filled.round().clamp(0, 255).to(torch.uint8)
+
+
+def cell_energy(image: torch.Tensor, base: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """(rows, cols): the mean squared residual (photo - base) of every cell, a row at a time,
+    from every ``ENERGY_STRIDE``-th pixel of it in both directions (an estimate is enough)."""
+    k = ENERGY_STRIDE if grid.cell % ENERGY_STRIDE == 0 else 1
+    side = grid.cell // k
+    out = []
+    for r in range(grid.rows):
+        rows = slice(r * grid.cell, (r + 1) * grid.cell, k)
+        d = (image[rows, ::k].float() - base[rows, ::k].float()).square().mean(-1)
+        out.append(d.view(side, grid.cols, side).mean((0, 2)))
+    return torch.stack(out)
+
+
+def copy_gain(energy: torch.Tensor, holes: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
+    """(rows, cols) factor for each cell's copied residual (``copies`` as
+    :func:`best_cell_offsets`): a hole cell's copy is brought down to the contrast the known
+    cells around it have (their energy spread into the hole by push-pull), never up, so a
+    copy of grass does not streak a smooth sky or sea."""
+    rows, cols = energy.shape
+    known = (~holes).view(1, 1, rows, cols).float()
+    e = energy.view(1, 1, rows, cols)
+    expected = push_pull(e * known, known)[0, 0]
+    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    sy = (ys + copies[..., 0]).clamp(0, rows - 1)
+    sx = (xs + copies[..., 1]).clamp(0, cols - 1)
+    return (expected / energy[sy, sx].clamp_min(1e-2)).sqrt().clamp(max=1.0)
 
 
 def best_cell_offsets(
@@ -442,7 +477,9 @@ def run(view: View) -> Iterator[np.ndarray]:
         del base
         if model.texture and len(context_idx) > 0:
             copies = best_cell_offsets(weights, hole_idx, context_idx, grid)
-            copy_residuals(out_t, image_t, base_t, mask_t, copies, grid, cancel)
+            energy = cell_energy(image_t, base_t, grid)
+            gain = copy_gain(energy, holes.view(grid.rows, grid.cols), copies)
+            copy_residuals(out_t, image_t, base_t, mask_t, copies, grid, cancel, gain=gain)
         elif len(context_idx) == 0:
             # No context to borrow texture from: the upsampled fill alone.
             out_t = torch.where(mask_t[..., None], base_t, out_t)
