@@ -269,7 +269,11 @@ def copy_gain(energy: torch.Tensor, holes: torch.Tensor, copies: torch.Tensor) -
     known = (~holes).view(1, 1, rows, cols).float()
     e = energy.view(1, 1, rows, cols)
     expected = push_pull(e * known, known)[0, 0]
-    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(rows, device=copies.device),
+        torch.arange(cols, device=copies.device),
+        indexing="ij",
+    )
     sy = (ys + copies[..., 0]).clamp(0, rows - 1)
     sx = (xs + copies[..., 1]).clamp(0, cols - 1)
     return (expected / energy[sy, sx].clamp_min(1e-2)).sqrt().clamp(max=1.0)
