@@ -236,7 +236,7 @@ def copy_residuals(
             sources.append(sy * pw + sx)
         # Corners that copy the same source pixel carry the same residual; different copies
         # are uncorrelated, so a plain weighted mean of them loses contrast where they
-        # cross-fade (down to half at equal weights). Dividing by the root of the summed
+        # cross-fade (to 1/sqrt(2) of it at equal weights). Dividing by the root of the summed
         # squared weight per source keeps one copy's contrast everywhere (a
         # variance-preserving blend, as Heitz and Neyret 2018 for texture tiles).
         square = torch.zeros(len(ys), 1, device=out.device)
