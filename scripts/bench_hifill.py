@@ -127,6 +127,8 @@ def _model(model_id: str, device: str):
         spec = dataclasses.replace(TELEA, native_size=512)
         return ClassicalModel(spec, "cpu")
     base, _, extra = model_id.partition("+")
+    if extra not in ("", "texture"):
+        raise SystemExit(f"unknown model {model_id!r}: MODEL, MODEL+texture or telea@512")
     model = Engine().load(base, device)
     if extra == "texture":
         from engine.texture import TextureRefined
@@ -154,6 +156,8 @@ def quality(
     files = [p for p in list_split(Path("data/starter"), split)]
     photos = [(p, read_rgb(p)) for p in files]
     photos = [(p, im) for p, im in photos if max(im.shape[:2]) >= 1024]
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
     labels = [BINS[b] for b in bins]
     print(f"{len(photos)} {split} photos >= 1024 px, bins {labels}, {cases} case(s) each")
     for model_id in model_ids:
@@ -177,7 +181,6 @@ def quality(
                         deep = distance(out[crop], truth[crop])
                         sums[s].append(np.array([l1, psnr, ssim(out, truth), sharp, detail, deep]))
                         if save is not None:
-                            save.mkdir(parents=True, exist_ok=True)
                             name = f"{path.stem}-b{b}-{case}-{model_id}-{s}.png"
                             cv2.imwrite(str(save / name), out[..., ::-1])
         print(f"\n{model_id}: mean over {len(sums[strategies[0]])} cases")

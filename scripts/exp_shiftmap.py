@@ -263,10 +263,7 @@ VARIANTS = {
 def main() -> int:
     from exp_texture_em import compare, parser_for
 
-    args = parser_for(__doc__, "sm,sm-guide,sm-guide-band").parse_args()
-    return compare(
-        args, lambda name, image, mask, guide: inpaint(image, mask, guide=guide, **VARIANTS[name])
-    )
+    return compare(parser_for(__doc__, "sm,sm-guide,sm-guide-band").parse_args(), inpaint, VARIANTS)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -310,10 +311,11 @@ def parser_for(doc: str, variants: str) -> argparse.ArgumentParser:
     return parser
 
 
-def compare(args: argparse.Namespace, fill) -> int:
+def compare(args: argparse.Namespace, inpaint, variants: dict[str, dict]) -> int:
     """Score HiFill, pypatchmatch and every variant of ``args.variants`` on every
-    ``args.step``-th validation case of bins 1-5 (512 px): ``fill(name, image, mask, guide)``
-    is a variant's result, ``guide`` HiFill's fill. Prints a row per case and a summary."""
+    ``args.step``-th validation case of bins 1-5 (512 px): a variant's result is
+    ``inpaint(image, mask, guide=HiFill's fill, **variants[name])``. Prints a row per case
+    and a summary."""
     torch.set_num_threads(2)
     from training.evaluate import classical_model, composite, evaluation_cases, model_from_weights
     from training.quality import DeepFeatureDistance, detail_ratio
@@ -334,6 +336,8 @@ def compare(args: argparse.Namespace, fill) -> int:
         args.cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.cache, **cache)
     distance = DeepFeatureDistance()
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
     names = ["hifill", "patchmatch", *args.variants.split(",")]
     rows: dict[str, list[tuple[float, ...]]] = {k: [] for k in names}
     for i, case in enumerate(cases):
@@ -342,12 +346,10 @@ def compare(args: argparse.Namespace, fill) -> int:
             if f"{name}{i}" in cache:
                 out = cache[f"{name}{i}"]
             else:
-                out = fill(name, case.image, case.mask, cache[f"hifill{i}"])
+                guide = cache[f"hifill{i}"]
+                out = inpaint(case.image, case.mask, guide=guide, **variants[name])
             seconds = time.perf_counter() - start
             if args.save:
-                import cv2
-
-                args.save.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(args.save / f"{i:02d}-{name}.png"), out[..., ::-1])
             l1 = float(np.abs(out.astype(np.float64) - case.image).mean() / 255)
             deep = distance(out, case.image)
@@ -374,10 +376,7 @@ def compare(args: argparse.Namespace, fill) -> int:
 
 
 def main() -> int:
-    args = parser_for(__doc__, "em").parse_args()
-    return compare(
-        args, lambda name, image, mask, guide: inpaint(image, mask, guide=guide, **VARIANTS[name])
-    )
+    return compare(parser_for(__doc__, "em").parse_args(), inpaint, VARIANTS)
 
 
 if __name__ == "__main__":

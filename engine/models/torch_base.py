@@ -232,20 +232,20 @@ class CoarseToFineModel(TorchInpaintModel):
     ) -> torch.Tensor:
         return self.fill(image, mask)[0]
 
+    def _fill_arrays(
+        self, image: np.ndarray, mask: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.fill(image_to_tensor(image, self.device), mask_to_tensor(mask, self.device))
+
     @torch.inference_mode()
     def predict_with_attention(
         self, image: np.ndarray, mask: np.ndarray, seed: int
     ) -> tuple[np.ndarray, AttentionScores | None]:
-        refined, attention = self.fill(
-            image_to_tensor(image, self.device), mask_to_tensor(mask, self.device)
-        )
+        refined, attention = self._fill_arrays(image, mask)
         return tensor_to_image(refined), self.scores(attention, image.shape[:2])
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
         # The same fill as predict_with_attention's, without pooling the attention into
         # cra's scores (DeepFill's 4,096 x 4,096 weights: about a sixth of a 512 fill).
-        refined, _ = self.fill(
-            image_to_tensor(image, self.device), mask_to_tensor(mask, self.device)
-        )
-        return tensor_to_image(refined)
+        return tensor_to_image(self._fill_arrays(image, mask)[0])
