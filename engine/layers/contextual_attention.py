@@ -22,6 +22,12 @@ A hole's features are rebuilt from the features of the known background, patch b
 Everything is batched matrix products; the cost is quadratic in the number of positions
 (4,096 at a 512 input), so the network only ever runs at its working size and the ``cra``
 strategy takes it to full resolution with the same scores, pooled to its cells.
+
+A fill only needs the positions whose output can reach the hole: ``forward(..., queries=)``
+computes the scores, fuse and paste for those foreground positions alone (the fuse's
+neighbours included, so they are the same numbers) and every other position pastes its own
+raw patch (what a match on itself alone would paste). The matrix products then cost
+in proportion to the share of positions asked for.
 """
 
 from __future__ import annotations
@@ -89,6 +95,68 @@ def _fuse(scores: torch.Tensor, grid: tuple[int, int], kernel: int) -> torch.Ten
     return transpose(_diagonal_sum(transpose(s, h, w), kernel), w, h)
 
 
+def _column_major_neighbours(
+    h: int, w: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every position of an h x w grid (row-major index), the row-major index of the
+    position before and after it in column-major order (-1 at the ends)."""
+    order = torch.arange(h * w, device=device).view(h, w).t().reshape(-1)
+    before = torch.full((h * w,), -1, dtype=torch.long, device=device)
+    after = before.clone()
+    before[order[1:]] = order[:-1]
+    after[order[:-1]] = order[1:]
+    return before, after
+
+
+def _fused_rows(
+    windows: torch.Tensor, kernels: torch.Tensor, rows: torch.Tensor, grid: tuple[int, int]
+) -> torch.Tensor:
+    """Rows ``rows`` (Q,) of :func:`_fuse` (kernel 3) of the score map ``windows.T @
+    kernels`` (windows and kernels (C, L)): the raw scores of those rows' neighbours in both
+    orders are computed and summed in the same order as the whole map's, nothing else."""
+    h, w = grid
+    length = h * w
+    before, after = _column_major_neighbours(h, w, rows.device)
+
+    def with_neighbours(idx: torch.Tensor, prev: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([idx, prev, nxt])
+        return torch.unique(both[(both >= 0) & (both < length)])
+
+    # The column-major pass on ``rows`` reads the row-major pass's rows around them, and
+    # that pass reads the raw rows around those.
+    middle = with_neighbours(rows, before[rows], after[rows])
+    needed = with_neighbours(middle, middle - 1, middle + 1)
+    # Scores carry one more row, of zeros, which stands for the positions off the grid (-1
+    # or L) so every row gets the same additions in the same order.
+    zero = windows.new_zeros(windows.shape[0], 1)
+    raw = torch.cat([windows[:, needed], zero], 1).t() @ kernels  # (R + 1, L)
+    slot = torch.empty(length + 2, dtype=torch.long, device=rows.device)
+
+    def rows_of(scores: torch.Tensor, idx: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        # Rows ``at`` (positions) of ``scores``, whose rows are positions ``idx`` + the zeros.
+        slot.fill_(len(idx))
+        slot[idx] = torch.arange(len(idx), device=rows.device)
+        return scores.index_select(0, slot[at])  # -1 reads slot[-1]: the zero row
+
+    # Row-major pass (:func:`_diagonal_sum`): the previous row and key, then the next.
+    ends = torch.cat([middle, middle.new_full((1,), -1)])
+    first = rows_of(raw, needed, ends)
+    first[:, 1:] += rows_of(raw, needed, ends - 1)[:, :-1]
+    first[:, :-1] += rows_of(raw, needed, ends + 1)[:, 1:]
+    first[-1] = 0.0
+    # Column-major pass (:func:`_column_major_sum`): both axes step in column-major order;
+    # on the key axis seen as (h, w) that is one row up or down, or across a column's end.
+    out = rows_of(first, middle, rows)
+    o = out.view(-1, h, w)
+    v = rows_of(first, middle, before[rows]).view(-1, h, w)
+    o[:, 1:, :] += v[:, :-1, :]
+    o[:, 0, 1:] += v[:, -1, :-1]
+    v = rows_of(first, middle, after[rows]).view(-1, h, w)
+    o[:, :-1, :] += v[:, 1:, :]
+    o[:, -1, :-1] += v[:, 0, 1:]
+    return out
+
+
 class ContextualAttention(nn.Module):
     """Parameter-free; ``forward(features, mask)`` returns the rebuilt features and the
     attention weights. Features (N, C, H, W) with H, W multiples of ``rate``."""
@@ -108,41 +176,77 @@ class ContextualAttention(nn.Module):
         self.softmax_scale = softmax_scale
         self.fuse = fuse
 
-    def weights(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Attention weights (N, L, L): row f holds foreground position f's weights over the
-        background patches, on the downscaled grid (row-major, ``L = (H / rate) * (W /
-        rate)``); each row sums to 1 over the patches that do not touch the hole. ``mask``
-        (N, 1, H', W'), 1 = hole, at any size that is a whole multiple of the grid's."""
+    def _windows(
+        self, features: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int]]:
+        """The matching's inputs on the downscaled grid (h, w): foreground windows (N, C*k*k,
+        L), the background kernels (the same windows L2-normalised) and which background
+        patches touch the hole (N, L)."""
         r, k = self.rate, self.patch
         small = F.interpolate(features.float(), scale_factor=1 / r, mode="nearest")
         h, w = small.shape[-2:]
         # A downscaled pixel is a hole if any pixel under it is (thin strokes stay holes).
         m = F.max_pool2d(mask.float(), mask.shape[-1] // w)
-        patches = F.unfold(small, k, padding=k // 2)  # (N, C*k*k, L) foreground windows
-        norm = patches.norm(dim=1, keepdim=True).clamp(min=MIN_NORM)
-        cosine = patches.transpose(1, 2) @ (patches / norm)  # (N, Lf, Lb)
-        if self.fuse:
-            cosine = _fuse(cosine, (h, w), self.fuse_kernel)
+        windows = F.unfold(small, k, padding=k // 2)  # (N, C*k*k, L) foreground windows
+        norm = windows.norm(dim=1, keepdim=True).clamp(min=MIN_NORM)
         # A background patch counts only if its whole window is known.
         touches = F.max_pool2d(m, k, stride=1, padding=k // 2).flatten(1) > 0  # (N, Lb)
-        logits = (cosine * self.softmax_scale).masked_fill(touches[:, None, :], float("-inf"))
-        attn = torch.softmax(logits, dim=2)
+        return windows, windows / norm, touches, (h, w)
+
+    def _softmax(self, cosine: torch.Tensor, touches: torch.Tensor) -> torch.Tensor:
+        logits = (cosine * self.softmax_scale).masked_fill(touches[..., None, :], float("-inf"))
+        attn = torch.softmax(logits, dim=-1)
         # One pass zeroes both the NaN rows of an image with no usable background patch at
         # all and the weights below TINY_WEIGHT: those change nothing, but as subnormal
         # floats they made the paste's matrix product 3x slower on the CPU (2.3 s instead
         # of 0.8 s for a 512 fill). NaN > x is false.
         return torch.where(attn >= TINY_WEIGHT, attn, 0.0)
 
+    def weights(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attention weights (N, L, L): row f holds foreground position f's weights over the
+        background patches, on the downscaled grid (row-major, ``L = (H / rate) * (W /
+        rate)``); each row sums to 1 over the patches that do not touch the hole. ``mask``
+        (N, 1, H', W'), 1 = hole, at any size that is a whole multiple of the grid's."""
+        windows, kernels, touches, grid = self._windows(features, mask)
+        cosine = windows.transpose(1, 2) @ kernels  # (N, Lf, Lb)
+        if self.fuse:
+            cosine = _fuse(cosine, grid, self.fuse_kernel)
+        return self._softmax(cosine, touches)
+
+    def grid(self, features: torch.Tensor) -> tuple[int, int]:
+        """The matching grid (h, w) of ``features``."""
+        return features.shape[-2] // self.rate, features.shape[-1] // self.rate
+
     def forward(
-        self, features: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, features: torch.Tensor, mask: torch.Tensor, queries: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Rebuild every position from the background: (N, C, H, W) -> same, and the weights
-        (N, L, L) of :meth:`weights`."""
+        (N, L, L) of :meth:`weights`.
+
+        ``queries`` (N, L) bool on the grid of :meth:`grid`: rebuild only those positions
+        and return no weights. Their pasted patches are the same as without it (up to float
+        rounding); every other position pastes its own raw patch, as a match on itself
+        alone would. (A fuse kernel other than 3 attends from everywhere.)"""
         r = self.rate
-        attn = self.weights(features, mask)
         h, w = features.shape[-2:]
         raw = F.unfold(features, 2 * r, stride=r, padding=r // 2)  # (N, C*4r^2, Lb)
-        pasted = raw @ attn.transpose(1, 2).to(raw.dtype)  # (N, C*4r^2, Lf)
+        if queries is None or (self.fuse and self.fuse_kernel != 3):
+            attn = self.weights(features, mask)
+            pasted = raw @ attn.transpose(1, 2).to(raw.dtype)  # (N, C*4r^2, Lf)
+        else:
+            attn = None
+            windows, kernels, touches, grid = self._windows(features, mask)
+            # A position that is not asked for pastes its own raw patch: its features.
+            pasted = raw.clone()
+            for b in range(features.shape[0]):
+                rows = queries[b].nonzero().squeeze(1)
+                if self.fuse:
+                    cosine = _fused_rows(windows[b], kernels[b], rows, grid)
+                else:
+                    cosine = windows[b][:, rows].t() @ kernels[b]
+                weights = self._softmax(cosine, touches[b])
+                usable = (~touches[b]).nonzero().squeeze(1)
+                pasted[b][:, rows] = raw[b][:, usable] @ weights[:, usable].t().to(raw.dtype)
         out = F.fold(pasted, (h, w), 2 * r, stride=r, padding=r // 2)
         # Every pixel lies under (2r / r)^2 = 4 pasted patches.
         return out / 4.0, attn

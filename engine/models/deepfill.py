@@ -34,6 +34,11 @@ from engine.models.torch_base import CoarseToFineModel
 
 # cra's cells are 16 working pixels; an attention position is 8 (1/4 features, rate 2).
 CRA_CELL = 16
+# A plain fill attends only from the positions within this many attention positions (8
+# working pixels each) of the hole: what the refine network does after the attention reaches
+# about 3 positions, and on the validation cases a margin of 4 left the hole's fill within
+# 0.001 of a level of attending from everywhere (docs/measurements.md, 2026-12-03).
+NEAR_HOLE = 4
 
 
 @dataclass(frozen=True)
@@ -142,10 +147,22 @@ class RefineNet(nn.Module):
         self.attend_out = nn.Sequential(_Conv(4 * c, 4 * c), _Conv(4 * c, 4 * c))
         self.decoder = _decoder(8 * c, c)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, 5, H, W), mask (N, 1, H, W) -> (out (N, 3, H, W) in [-1, 1], weights)."""
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, near_hole: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (N, 5, H, W), mask (N, 1, H, W) -> (out (N, 3, H, W) in [-1, 1], weights).
+
+        ``near_hole``: attend only from the positions within that many attention positions
+        of the hole (see :data:`NEAR_HOLE`) and return no weights."""
         hallucinated = self.hallucinate(x)
-        moved, weights = self.attention(self.attend_in(x), mask)
+        features = self.attend_in(x)
+        queries = None
+        if near_hole is not None:
+            w = self.attention.grid(features)[1]
+            near = F.max_pool2d(mask.float(), mask.shape[-1] // w)
+            near = F.max_pool2d(near, 2 * near_hole + 1, stride=1, padding=near_hole)
+            queries = near.flatten(1) > 0
+        moved, weights = self.attention(features, mask, queries)
         merged = torch.cat([hallucinated, self.attend_out(moved)], 1)
         return self.decoder(merged).clamp(-1, 1), weights
 
@@ -160,13 +177,14 @@ class DeepFillNet(nn.Module):
         self.refine = RefineNet(config)
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, image: torch.Tensor, mask: torch.Tensor, near_hole: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Fill the hole.
 
         Args:
             image: (N, 3, H, W) in [0, 1]; H, W multiples of 16; hole values are ignored.
             mask: (N, 1, H, W), 1 = hole.
+            near_hole: see :meth:`RefineNet.forward` (None: attend from every position).
 
         Returns:
             ``(coarse, refined, weights)``: coarse and refined (N, 3, H, W) in [0, 1] (raw
@@ -178,7 +196,7 @@ class DeepFillNet(nn.Module):
         ones = torch.ones_like(mask)
         coarse = self.coarse(torch.cat([x, ones, mask], 1))
         pasted = x * known + coarse * mask
-        refined, weights = self.refine(torch.cat([pasted, ones, mask], 1), mask)
+        refined, weights = self.refine(torch.cat([pasted, ones, mask], 1), mask, near_hole)
         return (coarse + 1.0) / 2.0, (refined + 1.0) / 2.0, weights
 
 
@@ -202,6 +220,11 @@ class DeepFillModel(CoarseToFineModel):
 
     def build(self, config: DeepFillConfig) -> nn.Module:
         return DeepFillNet(config)
+
+    def run_net(
+        self, image: torch.Tensor, mask: torch.Tensor, attention: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        return self.net(image * (1 - mask), mask, None if attention else NEAR_HOLE)
 
     def scores(self, attention: torch.Tensor, shape: tuple[int, int]) -> AttentionScores | None:
         h, w = shape
