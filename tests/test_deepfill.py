@@ -142,9 +142,16 @@ def test_model_returns_its_attention_on_cra_cells(untrained_weights):
     assert attention is not None and attention.cell == 16
     assert attention.scores.shape == (24, 24)
     assert torch.allclose(attention.scores.sum(1), torch.ones(24), atol=1e-5)
-    # A plain fill attends only from near the hole: the same fill up to float rounding.
-    plain = model.predict(image, mask, 0)
-    assert np.abs(plain.astype(int) - fill).max() <= 1
+    assert np.array_equal(model.predict(image, mask, 0), fill)
+    # Attention from near the hole only: the hole cells' rows, all cra reads, are the same
+    # as those of attention from everywhere.
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    m = torch.from_numpy(mask)[None, None].float()
+    with torch.no_grad():
+        weights = model.net(x * (1 - m), m)[2]
+    whole = cell_scores(weights[0], (8, 12), 2)
+    holes = torch.from_numpy(mask.reshape(4, 16, 6, 16).any(axis=(1, 3)).reshape(-1))
+    assert torch.allclose(attention.scores[holes], whole[holes], atol=1e-5)
 
 
 def test_engine_runs_deepfill_with_cra(untrained_weights):

@@ -218,15 +218,20 @@ class ContextualAttention(nn.Module):
         return features.shape[-2] // self.rate, features.shape[-1] // self.rate
 
     def forward(
-        self, features: torch.Tensor, mask: torch.Tensor, queries: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor,
+        queries: torch.Tensor | None = None,
+        with_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Rebuild every position from the background: (N, C, H, W) -> same, and the weights
         (N, L, L) of :meth:`weights`.
 
-        ``queries`` (N, L) bool on the grid of :meth:`grid`: rebuild only those positions
-        and return no weights. Their pasted patches are the same as without it (up to float
-        rounding); every other position pastes its own raw patch, as a match on itself
-        alone would. (A fuse kernel other than 3 attends from everywhere.)"""
+        ``queries`` (N, L) bool on the grid of :meth:`grid`: rebuild only those positions.
+        Their pasted patches and weights are the same as without it (up to float rounding);
+        every other position pastes its own raw patch, as a match on itself alone would
+        (its row of the weights is one-hot on itself). The weights are returned only if
+        ``with_weights``. (A fuse kernel other than 3 attends from everywhere.)"""
         r = self.rate
         h, w = features.shape[-2:]
         raw = F.unfold(features, 2 * r, stride=r, padding=r // 2)  # (N, C*4r^2, Lb)
@@ -234,7 +239,10 @@ class ContextualAttention(nn.Module):
             attn = self.weights(features, mask)
             pasted = raw @ attn.transpose(1, 2).to(raw.dtype)  # (N, C*4r^2, Lf)
         else:
+            n, length = queries.shape
             attn = None
+            if with_weights:
+                attn = torch.eye(length, device=features.device).repeat(n, 1, 1)
             windows, kernels, touches, grid = self._windows(features, mask)
             # A position that is not asked for pastes its own raw patch: its features.
             pasted = raw.clone()
@@ -247,6 +255,8 @@ class ContextualAttention(nn.Module):
                 weights = self._softmax(cosine, touches[b])
                 usable = (~touches[b]).nonzero().squeeze(1)
                 pasted[b][:, rows] = raw[b][:, usable] @ weights[:, usable].t().to(raw.dtype)
+                if attn is not None:
+                    attn[b][rows] = weights
         out = F.fold(pasted, (h, w), 2 * r, stride=r, padding=r // 2)
         # Every pixel lies under (2r / r)^2 = 4 pasted patches.
         return out / 4.0, attn

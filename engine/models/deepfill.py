@@ -148,12 +148,17 @@ class RefineNet(nn.Module):
         self.decoder = _decoder(8 * c, c)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, near_hole: int | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        near_hole: int | None = None,
+        with_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (N, 5, H, W), mask (N, 1, H, W) -> (out (N, 3, H, W) in [-1, 1], weights).
 
         ``near_hole``: attend only from the positions within that many attention positions
-        of the hole (see :data:`NEAR_HOLE`) and return no weights."""
+        of the hole (see :data:`NEAR_HOLE`); the weights (one-hot on themselves for the
+        others) are then returned only if ``with_weights``."""
         hallucinated = self.hallucinate(x)
         features = self.attend_in(x)
         queries = None
@@ -162,7 +167,7 @@ class RefineNet(nn.Module):
             near = F.max_pool2d(mask.float(), mask.shape[-1] // w)
             near = F.max_pool2d(near, 2 * near_hole + 1, stride=1, padding=near_hole)
             queries = near.flatten(1) > 0
-        moved, weights = self.attention(features, mask, queries)
+        moved, weights = self.attention(features, mask, queries, with_weights)
         merged = torch.cat([hallucinated, self.attend_out(moved)], 1)
         return self.decoder(merged).clamp(-1, 1), weights
 
@@ -177,14 +182,19 @@ class DeepFillNet(nn.Module):
         self.refine = RefineNet(config)
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, near_hole: int | None = None
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        near_hole: int | None = None,
+        with_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Fill the hole.
 
         Args:
             image: (N, 3, H, W) in [0, 1]; H, W multiples of 16; hole values are ignored.
             mask: (N, 1, H, W), 1 = hole.
-            near_hole: see :meth:`RefineNet.forward` (None: attend from every position).
+            near_hole, with_weights: see :meth:`RefineNet.forward` (near_hole None: attend
+                from every position and return the weights).
 
         Returns:
             ``(coarse, refined, weights)``: coarse and refined (N, 3, H, W) in [0, 1] (raw
@@ -196,7 +206,9 @@ class DeepFillNet(nn.Module):
         ones = torch.ones_like(mask)
         coarse = self.coarse(torch.cat([x, ones, mask], 1))
         pasted = x * known + coarse * mask
-        refined, weights = self.refine(torch.cat([pasted, ones, mask], 1), mask, near_hole)
+        refined, weights = self.refine(
+            torch.cat([pasted, ones, mask], 1), mask, near_hole, with_weights
+        )
         return (coarse + 1.0) / 2.0, (refined + 1.0) / 2.0, weights
 
 
@@ -224,7 +236,8 @@ class DeepFillModel(CoarseToFineModel):
     def run_net(
         self, image: torch.Tensor, mask: torch.Tensor, attention: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        return self.net(image * (1 - mask), mask, None if attention else NEAR_HOLE)
+        # cra reads only the hole cells' rows of the weights: all attended from.
+        return self.net(image * (1 - mask), mask, NEAR_HOLE, with_weights=attention)
 
     def scores(self, attention: torch.Tensor, shape: tuple[int, int]) -> AttentionScores | None:
         h, w = shape

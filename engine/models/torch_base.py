@@ -263,7 +263,5 @@ class CoarseToFineModel(TorchInpaintModel):
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
-        # The same fill as predict_with_attention's, without cra's scores (DeepFill then
-        # attends only from near the hole and pools nothing: its 4,096 x 4,096 weights are
-        # half of a 512 fill).
+        # The same fill as predict_with_attention's, without pooling cra's scores.
         return tensor_to_image(self._fill_arrays(image, mask, attention=False)[0])
