@@ -251,3 +251,19 @@ def test_the_shipped_model_samples_differ_more_at_its_temperature():
     assert spread(TEMPERATURE) > 2 * spread(1.0)
     model.temperature = TEMPERATURE
     assert np.array_equal(*model.generate(image, mask, [5, 5]))
+
+
+def test_each_draw_takes_the_colour_of_the_known_pixels_around_the_hole(untrained_weights):
+    # An untrained generator's colours are arbitrary; shifted by its own error on the known
+    # pixels, its fill of a flat red photo comes back red, and the known pixels stay exact.
+    model = _model(untrained_weights)
+    image = np.empty((64, 96, 3), np.uint8)
+    image[:] = (200, 40, 40)
+    mask = _scene()[1]
+    model.colour_correction = False
+    raw = model.predict(image, mask, 0)
+    model.colour_correction = True
+    fixed = model.predict(image, mask, 0)
+    error = lambda out: float(np.abs(out[mask].astype(int) - image[mask]).mean())  # noqa: E731
+    assert error(raw) > 20 and error(fixed) < 0.25 * error(raw)
+    assert np.array_equal(fixed[~mask], image[~mask])

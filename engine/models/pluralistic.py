@@ -46,6 +46,7 @@ from engine.jobs import CancelToken
 from engine.models.torch_base import (
     TorchInpaintModel,
     image_to_tensor,
+    known_error_correction,
     mask_to_tensor,
     tensor_to_image,
 )
@@ -289,6 +290,8 @@ class PluralisticModel(TorchInpaintModel):
     candidates: int = CANDIDATES
     #: Scale of the prior's noise (:data:`TEMPERATURE`).
     temperature: float = TEMPERATURE
+    #: Shift each draw by its own colour error on the known pixels around the hole.
+    colour_correction: bool = True
 
     def build(self, config: PluralisticConfig) -> nn.Module:
         return PluralisticNet(config)
@@ -327,7 +330,10 @@ class PluralisticModel(TorchInpaintModel):
             eps = self.noise(seed, mu.shape[1:])
             k = len(eps)
             feats = [f.expand(k, -1, -1, -1) for f in features]
-            fills = self.net.generator(mu + std * eps, feats, hole.expand(k, -1, -1, -1))[0][-1]
+            holes = hole.expand(k, -1, -1, -1)
+            fills = self.net.generator(mu + std * eps, feats, holes)[0][-1]
+            if self.colour_correction:
+                fills = known_error_correction(fills, image_t.expand(k, -1, -1, -1), holes)
             out = tensor_to_image(self.best(fills, image_t, hole))
             yield (out, None) if attention else out
 
