@@ -23,6 +23,11 @@ Architecture (paper, figure 3, and the authors' public code; widths scale with `
   network (LSGAN). The public code computes its score and never uses it; here each sample
   is the best of ``candidates`` draws by that score (:meth:`PluralisticModel.generate`).
 
+Each draw is shifted by the generator's own colour error on the known pixels around the hole
+before it is ranked (:func:`engine.models.torch_base.known_error_correction`, as for HiFill
+and DeepFill): on the validation cases it cut the first sample's L1 by 18% and its
+deep-feature distance by 20% (docs/measurements.md, 2026-12-03).
+
 Sampling is deterministic per seed: sample ``seed`` draws its candidates' noise from a
 generator seeded with ``seed`` alone, so ``--seed S --samples 1`` gives the gallery's sample
 ``S`` exactly. Deviations from the public code: the encoder sees the zeroed-pixel channel,
