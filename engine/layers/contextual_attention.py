@@ -185,8 +185,7 @@ class ContextualAttention(nn.Module):
         r, k = self.rate, self.patch
         small = F.interpolate(features.float(), scale_factor=1 / r, mode="nearest")
         h, w = small.shape[-2:]
-        # A downscaled pixel is a hole if any pixel under it is (thin strokes stay holes).
-        m = F.max_pool2d(mask.float(), mask.shape[-1] // w)
+        m = self._hole(mask, w)
         windows = F.unfold(small, k, padding=k // 2)  # (N, C*k*k, L) foreground windows
         norm = windows.norm(dim=1, keepdim=True).clamp(min=MIN_NORM)
         # A background patch counts only if its whole window is known.
@@ -213,9 +212,18 @@ class ContextualAttention(nn.Module):
             cosine = _fuse(cosine, grid, self.fuse_kernel)
         return self._softmax(cosine, touches)
 
-    def grid(self, features: torch.Tensor) -> tuple[int, int]:
-        """The matching grid (h, w) of ``features``."""
-        return features.shape[-2] // self.rate, features.shape[-1] // self.rate
+    @staticmethod
+    def _hole(mask: torch.Tensor, width: int) -> torch.Tensor:
+        """``mask`` on a grid ``width`` positions wide: a position is a hole if any pixel
+        under it is (thin strokes stay holes)."""
+        return F.max_pool2d(mask.float(), mask.shape[-1] // width)
+
+    def near_hole(self, features: torch.Tensor, mask: torch.Tensor, margin: int) -> torch.Tensor:
+        """``queries`` for :meth:`forward`: the positions within ``margin`` positions of the
+        hole (N, L) on the matching grid of ``features``."""
+        hole = self._hole(mask, features.shape[-1] // self.rate)
+        near = F.max_pool2d(hole, 2 * margin + 1, stride=1, padding=margin)
+        return near.flatten(1) > 0
 
     def forward(
         self,
@@ -227,11 +235,11 @@ class ContextualAttention(nn.Module):
         """Rebuild every position from the background: (N, C, H, W) -> same, and the weights
         (N, L, L) of :meth:`weights`.
 
-        ``queries`` (N, L) bool on the grid of :meth:`grid`: rebuild only those positions.
-        Their pasted patches and weights are the same as without it (up to float rounding);
-        every other position pastes its own raw patch, as a match on itself alone would
-        (its row of the weights is one-hot on itself). The weights are returned only if
-        ``with_weights``. (A fuse kernel other than 3 attends from everywhere.)"""
+        ``queries`` (N, L) bool on the matching grid (e.g. :meth:`near_hole`): rebuild only
+        those positions. Their pasted patches and weights are the same as without it (up to
+        float rounding); every other position pastes its own raw patch, as a match on itself
+        alone would (its row of the weights is one-hot on itself). The weights are returned
+        only if ``with_weights``. (A fuse kernel other than 3 attends from everywhere.)"""
         r = self.rate
         h, w = features.shape[-2:]
         raw = F.unfold(features, 2 * r, stride=r, padding=r // 2)  # (N, C*4r^2, Lb)

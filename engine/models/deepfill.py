@@ -163,10 +163,7 @@ class RefineNet(nn.Module):
         features = self.attend_in(x)
         queries = None
         if near_hole is not None:
-            w = self.attention.grid(features)[1]
-            near = F.max_pool2d(mask.float(), mask.shape[-1] // w)
-            near = F.max_pool2d(near, 2 * near_hole + 1, stride=1, padding=near_hole)
-            queries = near.flatten(1) > 0
+            queries = self.attention.near_hole(features, mask, near_hole)
         moved, weights = self.attention(features, mask, queries, with_weights)
         merged = torch.cat([hallucinated, self.attend_out(moved)], 1)
         return self.decoder(merged).clamp(-1, 1), weights
