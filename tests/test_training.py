@@ -29,6 +29,7 @@ from training.logs import read_log
 from training.losses import ssim_loss
 from training.masks import BINS, bin_label, eval_mask, irregular_mask, training_mask
 from training.recipes import get_recipe, recipe_ids
+from training.recipes.common import feature_terms
 from training.schedule import crop_at, ever_weighted, loss_weights_at, lr_at, model_config_at
 from training.smoke import synthetic_images, tiny_config
 from training.trainer import Trainer, load_config
@@ -333,6 +334,37 @@ def test_model_schedule_switches_hifill_transfer_mid_run(photos: Path, tmp_path:
     hifill["train"]["model_schedule"] = [{"step": 1, "model_config": {"refine_channels": 8}}]
     with pytest.raises(ValueError, match="only 'transfer'"):
         Trainer(hifill, tmp_path / "bad").fit(progress=False)
+
+
+def test_hifill_trains_with_the_style_and_perceptual_terms(photos: Path, tmp_path: Path) -> None:
+    # #13's texture lever: PConv's feature terms on frozen Lite0 features, here for HiFill.
+    config = tiny_config("pconv", photos, steps=2, log_every=1)
+    hifill = load_config("hifill-style")
+    hifill["model_config"].update(coarse_channels=4, refine_channels=4)
+    hifill["data"], hifill["evaluate"] = config["data"], config["evaluate"]
+    hifill["train"].update(config["train"])
+    hifill["train"].pop("init_weights", None)
+    hifill["train"].pop("average", None)
+    trainer = Trainer(hifill, tmp_path)
+    backbone = trainer.ctx.backbone
+    assert backbone is not None and not any(p.requires_grad for p in backbone.parameters())
+    batch = CropSampler(list_split(photos, "train"), 64, 128, 0.5).batch(
+        np.random.default_rng(0), 4
+    )
+    weights = hifill["loss_weights"]
+    target = batch.image
+    same = feature_terms(target, target, target, backbone, weights)
+    assert set(same) == {"perceptual", "style_out", "style_comp"}
+    assert all(float(v) < 1e-6 for v in same.values())
+    blurred = torch.nn.functional.avg_pool2d(target, 5, 1, 2, count_include_pad=False)
+    blur = feature_terms(blurred, blurred, target, backbone, weights)
+    assert all(float(v) > 1e-3 for v in blur.values())
+    assert feature_terms(blurred, blurred, target, backbone, {"hole": 1.0}) == {}
+    terms, _ = trainer.recipe.generator_losses(trainer.generator, batch, trainer.ctx)
+    sum(weights[k] * terms[k] for k in ("style_out", "style_comp", "perceptual")).backward()
+    assert trainer.generator.refine.parameters().__next__().grad is not None
+    trainer.fit(progress=False)
+    assert all("style_out" in r and "perceptual" in r for r in read_log(tmp_path / "log.csv"))
 
 
 def test_missing_loss_weight_is_an_error(photos: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Loss terms shared by the PConv-family recipes (PConv, DFNet)."""
+"""Loss terms shared by the PConv-family recipes (PConv, DFNet); the feature terms also by
+HiFill."""
 
 from __future__ import annotations
 
@@ -28,15 +29,32 @@ def reconstruction_terms(
     }
     if weights.get("ssim", 0):
         terms["ssim"] = losses.ssim_loss(comp, target)
-    wants = any(weights.get(k, 0) for k in ("perceptual", "style_out", "style_comp"))
-    if ctx_backbone is not None and wants:
-        n = pred.shape[0]
-        with torch.no_grad():
-            f_gt = ctx_backbone(target)
-        feats = ctx_backbone(torch.cat([pred, comp], dim=0))
-        f_out = [f[:n] for f in feats]
-        f_comp = [f[n:] for f in feats]
-        terms["perceptual"] = losses.perceptual(f_out, f_gt) + losses.perceptual(f_comp, f_gt)
-        terms["style_out"] = losses.style(f_out, f_gt)
-        terms["style_comp"] = losses.style(f_comp, f_gt)
+    terms.update(feature_terms(pred, comp, target, ctx_backbone, weights))
     return terms
+
+
+FEATURE_TERMS = ("perceptual", "style_out", "style_comp")
+
+
+def feature_terms(
+    pred: torch.Tensor,
+    comp: torch.Tensor,
+    target: torch.Tensor,
+    backbone: torch.nn.Module | None,
+    weights: dict[str, float],
+) -> dict[str, torch.Tensor]:
+    """PConv's perceptual and style terms (unweighted) of an output and its composite, or
+    none when there is no backbone or all their weights are 0."""
+    if backbone is None or not any(weights.get(k, 0) for k in FEATURE_TERMS):
+        return {}
+    n = pred.shape[0]
+    with torch.no_grad():
+        f_gt = backbone(target)
+    feats = backbone(torch.cat([pred, comp], dim=0))
+    f_out = [f[:n] for f in feats]
+    f_comp = [f[n:] for f in feats]
+    return {
+        "perceptual": losses.perceptual(f_out, f_gt) + losses.perceptual(f_comp, f_gt),
+        "style_out": losses.style(f_out, f_gt),
+        "style_comp": losses.style(f_comp, f_gt),
+    }

@@ -9,7 +9,7 @@ from engine.models.dfnet import DFNetModel, downscale
 from training import losses
 from training.data import Batch
 from training.recipes import LossContext, Recipe, register_recipe
-from training.recipes.common import reconstruction_terms
+from training.recipes.common import FEATURE_TERMS, reconstruction_terms
 
 
 @register_recipe
@@ -20,7 +20,7 @@ class DFNetRecipe(Recipe):
 
     model_id = "dfnet"
     model_class = DFNetModel
-    backbone_terms = ("perceptual", "style_out", "style_comp")
+    backbone_terms = FEATURE_TERMS
 
     def generator_losses(
         self, generator: nn.Module, batch: Batch, ctx: LossContext

@@ -8,7 +8,7 @@ from torch import nn
 from engine.models.pconv import PConvModel
 from training.data import Batch
 from training.recipes import LossContext, Recipe, register_recipe
-from training.recipes.common import reconstruction_terms
+from training.recipes.common import FEATURE_TERMS, reconstruction_terms
 
 
 @register_recipe
@@ -17,7 +17,7 @@ class PConvRecipe(Recipe):
 
     model_id = "pconv"
     model_class = PConvModel
-    backbone_terms = ("perceptual", "style_out", "style_comp")
+    backbone_terms = FEATURE_TERMS
 
     def generator_losses(
         self, generator: nn.Module, batch: Batch, ctx: LossContext
