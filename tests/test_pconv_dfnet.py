@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from engine.errors import WeightsError
 from engine.models.dfnet import DFNet, DFNetConfig, DFNetModel
@@ -15,7 +16,7 @@ from engine.models.pconv import PConvConfig, PConvModel, PConvUNet
 from engine.models.torch_base import hole_distance, two_scale_fill
 from engine.registry import WEIGHTS_DIR_ENV, get_spec, verified_weights_path
 from training.evaluate import evaluate, evaluation_cases, markdown_table, model_from_checkpoint
-from training.export import export
+from training.export import export, train_stages, write_weights
 from training.smoke import synthetic_images, tiny_config
 from training.trainer import Trainer
 
@@ -133,6 +134,44 @@ def test_export_then_engine_load_round_trip(trained, tmp_path, monkeypatch) -> N
     mask[20:50, 10:40] = True
     a, b = model.predict(image, mask, 0), reference.predict(image, mask, 0)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 2  # float16 storage
+
+
+def test_a_fine_tune_of_the_shipped_file_reproduces_from_its_base(trained, tmp_path) -> None:
+    # Exporting a fine-tune replaces the file it started from: the manifest keeps that file's
+    # recipe as the base, and reproduce trains the base first, then the fine-tune on it.
+    run, data = trained
+    shipped = tmp_path / "weights"
+    base_entry = export("pconv", run / "eval.json", shipped)
+    first = load_file(str(shipped / "pconv.safetensors"))
+    config = tiny_config("pconv", data, steps=2, init_weights=str(shipped / "pconv.safetensors"))
+    tuned = Trainer(config, tmp_path / "tune")
+    tuned.fit(progress=False)
+    info = json.loads((run / "eval.json").read_text())
+    info.update(step=2, checkpoint=str(tmp_path / "tune" / "checkpoints" / "last.pt"))
+    (tmp_path / "tune" / "eval.json").write_text(json.dumps(info))
+    entry = export("pconv", tmp_path / "tune" / "eval.json", shipped)
+    assert entry["config"]["base"] == base_entry["config"]
+    assert entry["config"]["base"]["train"]["steps"] == 3
+    assert entry["config"]["base_sha256"] == base_entry["sha256"]
+    # Exported again (the init file is now the fine-tune itself): the same base.
+    assert export("pconv", tmp_path / "tune" / "eval.json", shipped)["config"] == entry["config"]
+    # From scratch: the base stage gives the first file again, the fine-tune the same weights.
+    assert train_stages(entry["config"], tmp_path / "again", data, None) == (2, 2)
+    again = load_file(str(tmp_path / "again" / "base" / "weights.safetensors"))
+    assert again.keys() == first.keys()
+    assert all(torch.equal(again[k], first[k]) for k in first)
+    redone = torch.load(tmp_path / "again" / "checkpoints" / "last.pt", weights_only=True)
+    for k, v in tuned.generator.state_dict().items():
+        assert torch.equal(redone["generator"][k], v), k
+    # A start from weights whose recipe is not known cannot be exported.
+    other = tmp_path / "other.safetensors"
+    write_weights(other, tuned.generator.state_dict(), redone["model_config"], fp16=False)
+    config = tiny_config("pconv", data, steps=1, init_weights=str(other))
+    Trainer(config, tmp_path / "stray").fit(progress=False)
+    info.update(step=1, checkpoint=str(tmp_path / "stray" / "checkpoints" / "last.pt"))
+    (tmp_path / "stray" / "eval.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="not the shipped pconv file"):
+        export("pconv", tmp_path / "stray" / "eval.json", shipped)
 
 
 def test_tampered_weights_are_refused(trained, tmp_path, monkeypatch) -> None:

@@ -91,14 +91,17 @@ def export(
     spec = get_spec(model_id)
     folder = Path(folder) if folder else weights_dir()
     path = folder / (spec.weights_file or f"{model_id}.safetensors")
+    config = dict(ckpt["config"])
+    config["train"] = dict(config["train"], steps=int(ckpt["step"]))  # the exact recipe
+    base = base_recipe(config, folder, model_id)  # before the file it may name is replaced
+    if base is not None:
+        config["base"], config["base_sha256"] = base
     write_weights(path, get_recipe(model_id).export_state(ckpt), ckpt["model_config"], fp16)
     path.chmod(0o644)  # a shipped file, whatever the umask of the training shell
     size = path.stat().st_size
     if size > MAX_BYTES:
         path.unlink()
         raise ValueError(f"{path.name} would be {size / 2**20:.1f} MiB (limit 30 MiB)")
-    config = dict(ckpt["config"])
-    config["train"] = dict(config["train"], steps=int(ckpt["step"]))  # the exact recipe
     config["evaluate"] = {"size": info["size"], "cases_per_bin": info["cases_per_bin"]}
     beats = info["beats_telea"]
     entry = {
@@ -156,33 +159,83 @@ def export_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+def base_recipe(config: dict, folder: Path, model_id: str) -> tuple[dict, str] | None:
+    """The recipe and sha256 of the weights a fine-tune started from (``train.init_weights``).
+
+    A fine-tune of the file it is about to replace would leave ``reproduce`` nothing to start
+    from, so the export keeps that file's recipe: the manifest entry with the init file's
+    sha256 (the shipped entry, or the base the shipped entry itself keeps, when this run was
+    exported before), whole, with its own ``base`` if any. None for a run from scratch; an
+    error for a start from weights whose recipe is unknown.
+    """
+    init = config["train"].get("init_weights")
+    if not init:
+        return None
+    if config.get("base"):  # a run that reproduce staged
+        return config["base"], config["base_sha256"]
+    listed = folder / "manifest.json"
+    shipped = json.loads(listed.read_text()).get(model_id, {}) if listed.is_file() else {}
+    digest = config["train"].get("init_sha256")  # recorded when the run loaded it
+    if digest is None and Path(init).is_file():
+        digest = sha256_file(Path(init))
+    if digest and digest == shipped.get("sha256"):
+        return shipped["config"], digest
+    if digest and digest == shipped.get("config", {}).get("base_sha256"):
+        return shipped["config"]["base"], digest
+    raise ValueError(
+        f"{init} is not the shipped {model_id} file: the exported weights could not be "
+        "reproduced from it (export a run that starts from scratch or from the shipped file)"
+    )
+
+
+def train_stages(config: dict, run_dir: Path, data: Path, device: str | None) -> tuple[int, int]:
+    """Train ``config``, first its ``base`` stage (recursively, in ``run_dir/base``) when it
+    has one: the base's weights, exported as the shipped file was (float16), are the start of
+    this stage. Resumes every stage. Returns (steps trained, steps asked) of the last stage
+    reached: a stage that stops early stops the whole recipe."""
+    from training.trainer import train
+
+    config = json.loads(json.dumps(config))
+    config["data"]["root"] = str(data)
+    base = config.pop("base", None)
+    config.pop("base_sha256", None)
+    if base is not None:
+        done, asked = train_stages(base, run_dir / "base", data, device)
+        if done < asked:
+            return done, asked
+        last = run_dir / "base" / "checkpoints" / "last.pt"
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        recipe = get_recipe(base["model"])
+        init = run_dir / "base" / "weights.safetensors"
+        write_weights(init, recipe.export_state(ckpt), ckpt["model_config"])
+        config["train"]["init_weights"] = str(init)
+    trainer = train(config, run_dir, data, resume=True, device=device)
+    return trainer.step, int(config["train"]["steps"])
+
+
 def reproduce(model_id: str, data: Path, run: str | None, device: str | None) -> int:
     """fetch-data + train + evaluate + export with the recipe of the shipped file.
 
     The recipe is the manifest entry's ``config`` (with the exact step count) when the model
-    has shipped weights, else ``training/configs/<id>.json``. Resumes if interrupted.
+    has shipped weights, else ``training/configs/<id>.json``; a fine-tune of an earlier
+    shipped file trains that file's recipe first (``config["base"]``, :func:`train_stages`).
+    Resumes if interrupted.
     """
     from engine.registry import manifest
     from training.evaluate import evaluate_run
     from training.fetch import fetch_data
-    from training.trainer import load_config, train
+    from training.trainer import load_config
 
     data = Path(data)
     if not (data / "manifest.json").is_file():
         fetch_data(data)
     shipped = manifest().get(model_id)
     config = shipped["config"] if shipped else load_config(model_id)
-    config = json.loads(json.dumps(config))
-    config["data"]["root"] = str(data)
     run_dir = Path(run) if run else Path("runs") / f"reproduce-{model_id}"
-    trainer = train(config, run_dir, data, resume=True, device=device)
-    steps = int(config["train"]["steps"])
-    if trainer.step < steps:
+    done, steps = train_stages(config, run_dir, data, device)
+    if done < steps:
         # Stopped (Ctrl+C, SIGTERM): a part-trained network must never replace shipped weights.
-        print(
-            f"stopped at step {trainer.step} of {steps}; run the same command to resume",
-            file=sys.stderr,
-        )
+        print(f"stopped at step {done} of {steps}; run the same command to resume", file=sys.stderr)
         return 1
     evaluate_run(model_id, run_dir)
     command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])

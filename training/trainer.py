@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from engine.registry import sha256_file
 from training import logs
 from training.data import Batch, BatchPrefetcher, CropSampler, list_split
 from training.losses import feature_backbone
@@ -107,6 +108,8 @@ class Trainer:
             from safetensors.torch import load_file
 
             state = load_file(str(tcfg["init_weights"]), device="cpu")
+            # Which file it was, for export (training.export.base_recipe), whatever it holds later.
+            tcfg.setdefault("init_sha256", sha256_file(Path(tcfg["init_weights"])))
             self.generator.load_state_dict({k: v.float() for k, v in state.items()})
         self.generator = self.generator.to(self.device, memory_format=fmt)
         self.critic = (
