@@ -155,6 +155,9 @@ def test_a_fine_tune_of_the_shipped_file_reproduces_from_its_base(trained, tmp_p
     assert entry["config"]["base_sha256"] == base_entry["sha256"]
     # Exported again (the init file is now the fine-tune itself): the same base.
     assert export("pconv", tmp_path / "tune" / "eval.json", shipped)["config"] == entry["config"]
+    # Resumed after that, the run still names the file it started from.
+    resumed = Trainer(config, tmp_path / "tune")
+    assert resumed.resume() and resumed.config["train"]["init_sha256"] == base_entry["sha256"]
     # From scratch: the base stage gives the first file again, the fine-tune the same weights.
     assert train_stages(entry["config"], tmp_path / "again", data, None) == (2, 2)
     again = load_file(str(tmp_path / "again" / "base" / "weights.safetensors"))
@@ -163,6 +166,12 @@ def test_a_fine_tune_of_the_shipped_file_reproduces_from_its_base(trained, tmp_p
     redone = torch.load(tmp_path / "again" / "checkpoints" / "last.pt", weights_only=True)
     for k, v in tuned.generator.state_dict().items():
         assert torch.equal(redone["generator"][k], v), k
+    # The reproduced run exports (as reproduce does) with the same base recipe.
+    info.update(step=2, checkpoint=str(tmp_path / "again" / "checkpoints" / "last.pt"))
+    (tmp_path / "again" / "eval.json").write_text(json.dumps(info))
+    again_entry = export("pconv", tmp_path / "again" / "eval.json", tmp_path / "redone")
+    assert again_entry["config"]["base"] == base_entry["config"]
+    assert again_entry["config"]["base_sha256"] == base_entry["sha256"]
     # A start from weights whose recipe is not known cannot be exported.
     other = tmp_path / "other.safetensors"
     write_weights(other, tuned.generator.state_dict(), redone["model_config"], fp16=False)

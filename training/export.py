@@ -197,9 +197,9 @@ def train_stages(config: dict, run_dir: Path, data: Path, device: str | None) ->
 
     config = json.loads(json.dumps(config))
     config["data"]["root"] = str(data)
-    base = config.pop("base", None)
-    config.pop("base_sha256", None)
+    base = config.get("base")
     if base is not None:
+        # The stage keeps ``base`` in its config, so its checkpoint exports with the same one.
         done, asked = train_stages(base, run_dir / "base", data, device)
         if done < asked:
             return done, asked
@@ -209,6 +209,7 @@ def train_stages(config: dict, run_dir: Path, data: Path, device: str | None) ->
         init = run_dir / "base" / "weights.safetensors"
         write_weights(init, recipe.export_state(ckpt), ckpt["model_config"])
         config["train"]["init_weights"] = str(init)
+        config["train"].pop("init_sha256", None)  # the trainer records this file's
     trainer = train(config, run_dir, data, resume=True, device=device)
     return trainer.step, int(config["train"]["steps"])
 

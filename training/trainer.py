@@ -188,6 +188,9 @@ class Trainer:
             unwrap(self.critic).load_state_dict(ckpt["critic"])
             self.c_opt.load_state_dict(ckpt["c_opt"])
         self.step, self.elapsed = int(ckpt["step"]), float(ckpt["elapsed"])
+        recorded = ckpt.get("config", {}).get("train", {}).get("init_sha256")
+        if recorded:  # the file the run started from, not what that path holds now
+            self.config["train"]["init_sha256"] = recorded
         self.average = ckpt.get("average")
         if self.average is not None:  # kept on the CPU whatever device the run resumes on
             self.average["generator"] = {k: v.cpu() for k, v in self.average["generator"].items()}
