@@ -182,6 +182,69 @@ def test_recipe_terms_and_the_exported_ranker():
         assert torch.equal(state["ranker." + key], value)
 
 
+def test_patch_discriminator_judges_the_generative_fill_with_its_own_hole():
+    """``adversarial.kind: patch`` adds #13's patch discriminator on the generative path's
+    composite; its critic step judges the previous step's fakes with their own hole, the
+    generator gets its non-saturating term and feature matching, and the LSGAN ranker
+    stays."""
+    from training import adversarial
+
+    recipe = get_recipe("pluralistic")
+    net = recipe.build_generator(TINY)
+    settings = {"train": {"seed": 0}, "adversarial": {"kind": "patch", "channels": 8}}
+    critic = recipe.build_critic(TINY, settings)
+    assert isinstance(critic.patch, adversarial.PatchDiscriminator)
+    assert recipe.build_critic(TINY, {}).patch is None
+    image = torch.rand(2, 3, 64, 64)
+    first, second = torch.zeros(2, 1, 64, 64), torch.zeros(2, 1, 64, 64)
+    first[..., 8:30, 8:40] = 1
+    second[..., 34:60, 20:60] = 1
+    ctx = LossContext(None, settings, loss_weights={"gan_gen": 1.0})
+    ctx.extras["critic"] = critic
+    terms, _ = recipe.generator_losses(net, Batch(image, first), ctx)
+    assert {"patch_gan", "feature_match", "gan_gen"} <= set(terms)
+    assert float(terms["feature_match"].detach()) > 0
+    seen = []
+    real_loss = adversarial.discriminator_loss
+
+    def spy(disc, real, fake, mask, r1):
+        seen.append(mask)
+        return real_loss(disc, real, fake, mask, r1)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(adversarial, "discriminator_loss", spy)
+        c_terms = recipe.critic_losses(critic, net, Batch(image, second), ctx)
+    assert {"d_gen", "d_rec", "patch_real", "patch_fake", "patch_r1"} == set(c_terms)
+    # DiffAugment moves the mask; without it the fakes' own hole is what the critic sees.
+    settings["adversarial"]["augment"] = False
+    seen.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(adversarial, "discriminator_loss", spy)
+        recipe.critic_losses(critic, net, Batch(image, second), ctx)
+    assert torch.equal(seen[0], first)
+    # Feature matching is zero when the fill is the photo.
+    fm = adversarial.feature_matching(critic.patch, image, image, first)
+    assert float(fm.detach()) == 0
+
+
+def test_a_fine_tune_continues_the_files_ranker(tmp_path):
+    from safetensors.torch import save_file
+
+    from training.smoke import synthetic_images, tiny_config
+    from training.trainer import Trainer
+
+    photos = synthetic_images(tmp_path / "photos", count=12)
+    config = tiny_config("pluralistic", photos)
+    torch.manual_seed(3)
+    net = PluralisticNet(get_recipe("pluralistic").model_config(config["model_config"]))
+    weights = tmp_path / "start.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
+    config["train"]["init_weights"] = str(weights)
+    trainer = Trainer(config, tmp_path / "run")
+    for key, value in net.ranker.state_dict().items():
+        assert torch.equal(trainer.critic.generative.state_dict()[key], value)
+
+
 def test_twenty_steps_lower_both_paths_l1(tmp_path):
     from training.data import CropSampler, list_split
     from training.smoke import synthetic_images, tiny_config

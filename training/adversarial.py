@@ -160,6 +160,25 @@ def diff_augment(
     return out, move(mask)
 
 
+def patch_settings(settings: dict) -> dict | None:
+    """A run's ``adversarial`` settings when it uses :class:`PatchDiscriminator`
+    (``adversarial.kind: patch``), else None."""
+    adv = settings.get("adversarial", {})
+    return adv if adv.get("kind") == "patch" else None
+
+
+def augment_for_critic(
+    patch: dict, images: list[torch.Tensor], mask: torch.Tensor, extras: dict, seed: int
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """:func:`diff_augment` unless ``patch["augment"]`` is false, drawing from a generator of
+    its own kept in ``extras`` (seeded from ``seed``): the data stream's is not touched, so a
+    run with augmentation sees the same batches as one without."""
+    if not patch.get("augment", True):
+        return images, mask
+    rng = extras.setdefault("augment_rng", torch.Generator().manual_seed(seed + 7))
+    return diff_augment(images, mask, rng)
+
+
 # WGAN-GP's gradient-penalty weight (Gulrajani et al.; HiFill and DeepFill use 10).
 GP_LAMBDA = 10.0
 

@@ -117,6 +117,8 @@ class Trainer:
             if self.recipe.uses_critic(self.config)
             else None
         )
+        if self.critic is not None and tcfg.get("init_weights"):
+            self.recipe.init_critic(self.critic, state)
         betas = tuple(tcfg.get("betas", (0.9, 0.999)))
         self.g_opt = torch.optim.Adam(self.generator.parameters(), tcfg["lr"], betas=betas)
         self.c_opt = None

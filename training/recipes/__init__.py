@@ -76,6 +76,10 @@ class Recipe:
         GAN)."""
         return None
 
+    def init_critic(self, critic: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """Start ``critic`` from what a fine-tune's ``init_weights`` file ``state`` holds of it
+        (default: nothing; Pluralistic's file holds its ranker)."""
+
     def uses_critic(self, settings: dict) -> bool:
         """Whether the run with config ``settings`` trains the critic (default: always when
         :meth:`build_critic` gives one; a recipe may skip it, e.g. when its GAN weight is 0)."""

@@ -28,12 +28,6 @@ def total_score(scores: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor
     return scores if isinstance(scores, torch.Tensor) else torch.stack(scores).sum(0)
 
 
-def _patch(settings: dict) -> dict | None:
-    """The ``adversarial`` settings when the patch discriminator is used, else None."""
-    adv = settings.get("adversarial", {})
-    return adv if adv.get("kind", "wgan") == "patch" else None
-
-
 class CoarseToFineRecipe(Recipe):
     """Base of the HiFill and DeepFill recipes; subclasses give :meth:`generator_losses`'s
     reconstruction terms and their paper's :meth:`wgan_critic`."""
@@ -52,7 +46,7 @@ class CoarseToFineRecipe(Recipe):
     def build_critic(self, model_config, settings: dict | None = None) -> nn.Module | None:
         settings = settings or {}
         channels = int(settings.get("adversarial", {}).get("channels", 32))
-        if _patch(settings) is not None:
+        if adversarial.patch_settings(settings) is not None:
             return adversarial.PatchDiscriminator(channels)
         return self.wgan_critic(channels)
 
@@ -62,14 +56,8 @@ class CoarseToFineRecipe(Recipe):
 
     @staticmethod
     def _augment(patch: dict, images: list[torch.Tensor], mask: torch.Tensor, ctx: LossContext):
-        if not patch.get("augment", True):
-            return images, mask
-        # DiffAugment's own generator, seeded from the run's seed (the data stream's is not
-        # touched, so a run with augmentation sees the same batches as one without).
-        rng = ctx.extras.setdefault(
-            "augment_rng", torch.Generator().manual_seed(int(ctx.settings["train"]["seed"]) + 7)
-        )
-        return adversarial.diff_augment(images, mask, rng)
+        seed = int(ctx.settings["train"]["seed"])
+        return adversarial.augment_for_critic(patch, images, mask, ctx.extras, seed)
 
     def adversarial_terms(
         self, refined: torch.Tensor, batch: Batch, ctx: LossContext
@@ -80,7 +68,7 @@ class CoarseToFineRecipe(Recipe):
         if critic is None or float(ctx.loss_weights.get("gan", 0)) <= 0:
             return {}
         fake = composite(refined, batch)
-        patch = _patch(ctx.settings)
+        patch = adversarial.patch_settings(ctx.settings)
         if patch is None:
             return {"gan": losses.wgan_generator_loss(total_score(critic(fake, batch.mask)))}
         (fake, real), mask = self._augment(patch, [fake, batch.image], batch.mask, ctx)
@@ -96,7 +84,7 @@ class CoarseToFineRecipe(Recipe):
         real, hole = batch.image, batch.mask
         with torch.no_grad():
             fake = composite(generator(real * (1 - hole), hole)[1].float(), batch)
-        patch = _patch(ctx.settings)
+        patch = adversarial.patch_settings(ctx.settings)
         if patch is not None:
             (real, fake), mask = self._augment(patch, [real, fake], hole, ctx)
             r1 = float(patch.get("r1", 10.0))

@@ -12,7 +12,12 @@ Every batch runs both paths through one encoder and one generator:
   known pixels only (its hole may differ from the photo), and ``kl_gen`` =
   KL(q.detach() || p) teaches the prior the posterior's spread;
 - ``gan_gen`` / ``gan_rec``: LSGAN generator terms of the two discriminators (one per path,
-  :class:`Critic`) on the composites.
+  :class:`Critic`) on the composites;
+- with ``adversarial.kind: patch``, #13's shared machinery on the generative path's composite
+  (the one the app shows), whose hole no L1 term reaches: ``patch_gan``, the non-saturating
+  term of the mask-aware patch discriminator (:mod:`training.adversarial`, trained with R1
+  and DiffAugment beside the two LSGAN discriminators, which stay: the generative one ships
+  as the ranker), and ``feature_match``, its features of the fill against the photo's.
 
 Both KL terms are means over the latent elements times the number of output scales, as the
 public code (its ``lambda_kl * output_scale``). The generative path's discriminator ships in
@@ -28,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.pluralistic import Encoder, PluralisticModel, Ranker, composite
+from training import adversarial
 from training.data import Batch
 from training.recipes import LossContext, Recipe, register_recipe
 
@@ -70,12 +76,16 @@ def settle_spectral_norm(
 
 
 class Critic(nn.Module):
-    """The two discriminators: ``generative`` (shipped as the ranker) and ``reconstructive``."""
+    """The two discriminators: ``generative`` (shipped as the ranker) and ``reconstructive``;
+    with ``patch_channels`` also the shared mask-aware ``patch`` discriminator."""
 
-    def __init__(self, channels: int, levels: int, max_channels: int) -> None:
+    def __init__(
+        self, channels: int, levels: int, max_channels: int, patch_channels: int = 0
+    ) -> None:
         super().__init__()
         self.generative = Ranker(channels, levels, max_channels)
         self.reconstructive = Ranker(channels, levels, max_channels)
+        self.patch = adversarial.PatchDiscriminator(patch_channels) if patch_channels else None
 
 
 @register_recipe
@@ -86,7 +96,28 @@ class PluralisticRecipe(Recipe):
     model_class = PluralisticModel
 
     def build_critic(self, model_config, settings: dict | None = None) -> nn.Module:
-        return Critic(model_config.ranker_channels, model_config.levels, model_config.max_channels)
+        patch = adversarial.patch_settings(settings or {})
+        return Critic(
+            model_config.ranker_channels,
+            model_config.levels,
+            model_config.max_channels,
+            int(patch.get("channels", 32)) if patch is not None else 0,
+        )
+
+    def init_critic(self, critic: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """The generative path's discriminator continues from the file's ranker."""
+        ranker = {
+            k.removeprefix("ranker."): v.float()
+            for k, v in state.items()
+            if k.startswith("ranker.")
+        }
+        if ranker:
+            critic.generative.load_state_dict(ranker)
+
+    @staticmethod
+    def _augment(patch: dict, images: list[torch.Tensor], mask: torch.Tensor, ctx: LossContext):
+        seed = int(ctx.settings["train"]["seed"])
+        return adversarial.augment_for_critic(patch, images, mask, ctx.extras, seed)
 
     def paths(self, net: nn.Module, batch: Batch):
         """Both paths' outputs (lists, coarsest first) and the four Gaussians."""
@@ -127,8 +158,13 @@ class PluralisticRecipe(Recipe):
         if critic is not None and float(ctx.loss_weights.get("gan_gen", 0)) > 0:
             terms["gan_gen"] = (critic.generative(fake_gen) - 1).pow(2).mean()
             terms["gan_rec"] = (critic.reconstructive(fake_rec) - 1).pow(2).mean()
+        patch = adversarial.patch_settings(ctx.settings)
+        if critic is not None and critic.patch is not None and patch is not None:
+            (fake, real), mask = self._augment(patch, [fake_gen, image], hole, ctx)
+            terms["patch_gan"] = adversarial.generator_loss(critic.patch, fake, mask)
+            terms["feature_match"] = adversarial.feature_matching(critic.patch, fake, real, mask)
         # The critic's next step judges these (see the module docstring).
-        ctx.extras["fakes"] = (fake_gen.detach(), fake_rec.detach())
+        ctx.extras["fakes"] = (fake_gen.detach(), fake_rec.detach(), hole)
         return terms, fake_gen
 
     def critic_losses(
@@ -139,7 +175,7 @@ class PluralisticRecipe(Recipe):
         if fakes is None or fakes[0].shape != batch.image.shape:
             with torch.no_grad():
                 gen, rec, _, _ = self.paths(generator, batch)
-            fakes = tuple(composite(o[-1], batch.image, batch.mask) for o in (gen, rec))
+            fakes = (*(composite(o[-1], batch.image, batch.mask) for o in (gen, rec)), batch.mask)
         real = batch.image
         terms = {}
         for name, disc, fake in (
@@ -149,6 +185,13 @@ class PluralisticRecipe(Recipe):
             scores = disc(torch.cat([real, fake]))
             real_s, fake_s = scores.chunk(2)
             terms[f"d_{name}"] = 0.5 * ((real_s - 1).pow(2).mean() + fake_s.pow(2).mean())
+        patch = adversarial.patch_settings(ctx.settings)
+        if critic.patch is not None and patch is not None:
+            # The fakes' own hole (they may be of the previous step's batch).
+            (real, fake), mask = self._augment(patch, [real, fakes[0]], fakes[2], ctx)
+            r1 = float(patch.get("r1", 10.0))
+            patch_terms = adversarial.discriminator_loss(critic.patch, real, fake, mask, r1)
+            terms.update({f"patch_{k}": v for k, v in patch_terms.items()})
         return terms
 
     def export_state(self, checkpoint: dict) -> dict[str, torch.Tensor]:
