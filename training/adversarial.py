@@ -70,12 +70,17 @@ def fake_map(mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return F.adaptive_max_pool2d(mask.float(), logits.shape[-2:])
 
 
+# LaMa's gp_coef 0.001 on E|grad|^2 is this r1 / 2; at 10 (5,000x stronger) the critic stayed at
+# chance in every run measured (docs/measurements.md, 2026-12-04), so 10 is no default.
+R1_DEFAULT = 0.002
+
+
 def discriminator_loss(
     disc: nn.Module,
     real: torch.Tensor,
     fake: torch.Tensor,
     mask: torch.Tensor,
-    r1_weight: float = 10.0,
+    r1_weight: float = R1_DEFAULT,
 ) -> dict[str, torch.Tensor]:
     """Unweighted terms of one discriminator step: ``real``, ``fake`` and ``r1``.
 

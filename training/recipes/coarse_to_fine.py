@@ -87,7 +87,7 @@ class CoarseToFineRecipe(Recipe):
         patch = adversarial.patch_settings(ctx.settings)
         if patch is not None:
             (real, fake), mask = self._augment(patch, [real, fake], hole, ctx)
-            r1 = float(patch.get("r1", 10.0))
+            r1 = float(patch.get("r1", adversarial.R1_DEFAULT))
             return adversarial.discriminator_loss(critic, real, fake, mask, r1)
         real_score, fake_score = total_score(critic(real, hole)), total_score(critic(fake, hole))
         return {

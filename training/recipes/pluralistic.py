@@ -189,7 +189,7 @@ class PluralisticRecipe(Recipe):
         if critic.patch is not None and patch is not None:
             # The fakes' own hole (they may be of the previous step's batch).
             (real, fake), mask = self._augment(patch, [real, fakes[0]], fakes[2], ctx)
-            r1 = float(patch.get("r1", 10.0))
+            r1 = float(patch.get("r1", adversarial.R1_DEFAULT))
             patch_terms = adversarial.discriminator_loss(critic.patch, real, fake, mask, r1)
             terms.update({f"patch_{k}": v for k, v in patch_terms.items()})
         return terms
