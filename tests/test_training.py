@@ -129,6 +129,42 @@ def test_split_is_by_file_and_sampler_is_seeded(photos: Path) -> None:
     assert float(a.image.min()) >= 0 and float(a.image.max()) <= 1
 
 
+def _solid_images(folder: Path, colour: tuple[int, int, int], count: int) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((64, 64, 3), colour, np.uint8))
+    return folder
+
+
+def test_extra_sets_give_their_share_of_the_crops(tmp_path: Path) -> None:
+    """data.extra: a texture set beside the photos gives its share of the crops, and the
+    sampler built from a config reads both sets' train splits."""
+    photos_dir = _solid_images(tmp_path / "photos", (0, 0, 255), 12)  # red in RGB
+    textures = _solid_images(tmp_path / "textures", (255, 0, 0), 12)  # blue
+    data = {"root": str(photos_dir), "max_side": 64, "min_scale": 1.0}
+    plain = CropSampler.from_config(data, 32)
+    mixed = CropSampler.from_config({**data, "extra": [{"root": str(textures), "share": 0.3}]}, 32)
+    assert len(mixed.images) == len(list_split(photos_dir, "train"))
+    blue = mixed.batch(np.random.default_rng(0), 400).image[:, 2, 0, 0] > 0.5
+    assert 0.24 < float(blue.float().mean()) < 0.36
+    assert not bool((plain.batch(np.random.default_rng(0), 50).image[:, 2] > 0.5).any())
+    with pytest.raises(ValueError, match="add up"):
+        CropSampler.from_config({**data, "extra": [{"root": str(textures), "share": 1.0}]}, 32)
+
+
+def test_texture_filter_keeps_photographs_not_flat_colours_or_signs() -> None:
+    from training.fetch import _photographic
+
+    rng = np.random.default_rng(0)
+    grain = cv2.GaussianBlur(rng.normal(0, 120, (256, 256)).astype(np.float32), (0, 0), 1.5)
+    bark = np.clip(np.stack([90 + grain, 70 + grain * 0.9, 50 + grain * 0.8], -1), 0, 255)
+    assert _photographic(bark.astype(np.uint8))
+    assert not _photographic(np.full((256, 256, 3), 128, np.uint8))
+    sign = np.full((256, 256, 3), (40, 40, 200), np.uint8)  # a flat sign with white letters
+    cv2.putText(sign, "STOP", (20, 150), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (255, 255, 255), 12)
+    assert not _photographic(sign)
+
+
 # -- training ---------------------------------------------------------------------------------
 
 
@@ -399,6 +435,17 @@ def test_fetch_data_builds_the_starter_set(tmp_path: Path) -> None:
     assert manifest["count"]["train"] > 150 and manifest["count"]["val"] > 10
     for entry in manifest["files"]:
         assert entry["licence_file"] and (tmp_path / entry["licence_file"]).is_file()
+
+
+@pytest.mark.slow
+def test_fetch_textures_keeps_photographic_textures_for_training(tmp_path: Path) -> None:
+    """Needs apt-get/dpkg and network access to Debian (~340 MB)."""
+    from training.fetch import fetch_textures
+
+    manifest = fetch_textures(tmp_path)
+    assert manifest["count"]["train"] > 300 and manifest["count"]["val"] == 0
+    assert (tmp_path / "images/COPYRIGHT.txt").is_file()
+    assert not any(e["file"].endswith(("_nm.png", "_nm.jpg")) for e in manifest["files"])
 
 
 def test_spatial_discount_falls_with_distance_from_the_known_region() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import CropSampler, list_split
+from training.data import CropSampler
 from training.trainer import Trainer, load_config
 
 
@@ -25,13 +25,8 @@ def bf16_check(model_id: str, steps: int = 20, config_path: Path | None = None) 
         config["train"]["bf16"] = mode
         with tempfile.TemporaryDirectory() as tmp:
             trainer = Trainer(config, Path(tmp))
-            data = config["data"]
-            sampler = CropSampler(
-                list_split(Path(data["root"]), "train"),
-                int(config["train"]["crop"]),
-                int(data.get("max_side", 1024)),
-                float(data.get("min_scale", 0.25)),
-                config.get("masks", {}),
+            sampler = CropSampler.from_config(
+                config["data"], int(config["train"]["crop"]), config.get("masks", {})
             )
             losses, times = [], []
             for _ in range(steps):

@@ -1,7 +1,7 @@
 """Command line of the training module: ``python -m training COMMAND ...``.
 
-Commands: ``fetch-data DEST``, ``train``, ``evaluate``, ``export``, ``reproduce ID``,
-``bf16-check``. Run ``python -m training COMMAND --help`` for the options.
+Commands: ``fetch-data DEST``, ``fetch-textures DEST``, ``train``, ``evaluate``, ``export``,
+``reproduce ID``, ``bf16-check``. Run ``python -m training COMMAND --help`` for the options.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from training.fetch import fetch_data
 
     fetch_data(Path(args.dest))
+    return 0
+
+
+def cmd_fetch_textures(args: argparse.Namespace) -> int:
+    from training.fetch import fetch_textures
+
+    fetch_textures(Path(args.dest))
     return 0
 
 
@@ -82,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-data", help="build the starter photo set in DEST")
     p.add_argument("dest")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "fetch-textures",
+        help="the photographic textures of ufoai-textures in DEST (train only; data.extra)",
+    )
+    p.add_argument("dest")
+    p.set_defaults(func=cmd_fetch_textures)
 
     p = sub.add_parser(
         "pack-data", help="a small downscaled JPEG copy of SRC's splits (for a lent GPU)"

@@ -79,6 +79,9 @@ class CropSampler:
         min_scale: smallest random downscale of an image before cropping (1 = never smaller
             than stored); a crop never needs upscaling beyond ``crop``.
         masks: the config's ``masks`` section (see :func:`training.masks.training_mask`).
+        extra: more image sets, each ``(files, share)``: that share of the crops is drawn
+            from it (e.g. textures beside the photos), the rest from ``files``. Without
+            extras the random stream is exactly that of a single set.
     """
 
     def __init__(
@@ -88,17 +91,49 @@ class CropSampler:
         max_side: int = 1024,
         min_scale: float = 0.25,
         masks: dict | None = None,
+        extra: list[tuple[list[Path], float]] = (),
     ) -> None:
         if not files:
             raise ValueError("no training images found")
         self.images = [read_rgb(p, max_side) for p in files]
+        self.extra = []
+        for extra_files, share in extra:
+            if not extra_files:
+                raise ValueError("an extra image set is empty")
+            self.extra.append(([read_rgb(p, max_side) for p in extra_files], float(share)))
+        if sum(share for _, share in self.extra) >= 1:
+            raise ValueError("the extra sets' shares must add up to less than 1")
         self.crop = crop
         self.min_scale = min_scale
         self.masks = masks or {}
 
+    @classmethod
+    def from_config(cls, data: dict, crop: int, masks: dict | None = None) -> CropSampler:
+        """The training sampler of a config's ``data`` section: ``root``'s train split plus
+        every ``extra`` entry (``{"root": ..., "share": ...}``)."""
+        return cls(
+            list_split(Path(data["root"]), "train"),
+            crop,
+            int(data.get("max_side", 1024)),
+            float(data.get("min_scale", 0.25)),
+            masks,
+            [(list_split(Path(e["root"]), "train"), e["share"]) for e in data.get("extra", [])],
+        )
+
+    def _pool(self, rng: np.random.Generator) -> list[np.ndarray]:
+        if not self.extra:
+            return self.images
+        u = rng.random()
+        for images, share in self.extra:
+            if u < share:
+                return images
+            u -= share
+        return self.images
+
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (RGB uint8 crop x crop x 3, bool mask crop x crop) pair."""
-        image = self.images[int(rng.integers(len(self.images)))]
+        pool = self._pool(rng)
+        image = pool[int(rng.integers(len(pool)))]
         h, w = image.shape[:2]
         c = self.crop
         # The scale shrinks the photo so a crop covers more context; never below crop size.

@@ -60,13 +60,18 @@ def update_manifest(folder: Path, model_id: str, entry: dict) -> None:
     tmp.replace(path)
 
 
-def data_description(root: Path) -> dict:
-    """What the model was trained on: the data manifest's name and counts if any."""
+def data_description(root: Path, extra: list[dict] = ()) -> dict:
+    """What the model was trained on: the data manifest's name and counts if any, and the
+    same for each extra set (``data.extra``) with its share of the crops."""
     manifest = Path(root) / "manifest.json"
     if manifest.is_file():
         m = json.loads(manifest.read_text())
-        return {"name": m.get("name"), "recipe": m.get("recipe"), "images": m.get("count")}
-    return {"folder": str(root)}
+        out = {"name": m.get("name"), "recipe": m.get("recipe"), "images": m.get("count")}
+    else:
+        out = {"folder": str(root)}
+    if extra:
+        out["extra"] = [{**data_description(Path(e["root"])), "share": e["share"]} for e in extra]
+    return out
 
 
 def export(
@@ -110,7 +115,7 @@ def export(
         "size": size,
         "dtype": "float16" if fp16 else "float32",
         "config": config,
-        "data": data_description(Path(config["data"]["root"])),
+        "data": data_description(Path(config["data"]["root"]), config["data"].get("extra", [])),
         "training": {
             "steps": int(ckpt["step"]),
             "time_s": round(float(ckpt["elapsed"]), 1),

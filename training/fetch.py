@@ -325,3 +325,92 @@ def pack_data(
     size = sum((dest / e["file"]).stat().st_size for e in entries)
     log(f"{len(entries)} images ({manifest['count']}), {size / 2**20:.1f} MiB in {dest}")
     return manifest
+
+
+# ufoai-textures (shared/DATA.md): game textures, about half of them photographs of ground,
+# rock, bark, walls and metal. Kept: the colour maps of the folders below that are at least
+# MIN_TEXTURE_SIDE wide and look photographic (see ``_photographic``); normal, specular,
+# gloss and glow maps are skipped. Every file is a training image: none is validated or
+# tested on (they are tileable textures, not photos of scenes).
+TEXTURE_DEB = "ufoai-textures"
+TEXTURE_FOLDERS = [
+    "tex_nature",
+    "tex_terrain",
+    "tex_dirt",
+    "tex_material",
+    "tex_buildings",
+    "tex_buildings_snow",
+    "tex_streets",
+    "tex_ctp1",
+]
+TEXTURE_MAPS = ("_nm", "_sm", "_gm", "_pls", "_glow", "_bump", "_spec", "_rm", "_lm")
+MIN_TEXTURE_SIDE = 256
+
+
+def _photographic(bgr: np.ndarray) -> bool:
+    """A photograph rather than a flat colour, a sign or drawn art: it has contrast
+    (grey std >= 8), detail nearly everywhere (the median local std over 9x9 windows is at
+    least 3 grey levels: signs and markings are flat between their edges) and more than a
+    handful of colours (at least 24 of 4,096 after keeping 4 bits per channel)."""
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    if grey.std() < 8:
+        return False
+    mean = cv2.blur(grey, (9, 9))
+    local = np.sqrt(np.maximum(cv2.blur(grey * grey, (9, 9)) - mean * mean, 0))
+    if np.median(local) < 3:
+        return False
+    q = (bgr >> 4).astype(np.int32)
+    colours = np.unique(q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2]).size
+    return colours >= 24
+
+
+def fetch_textures(dest: Path) -> dict:
+    """Unpack the photographic textures of ``ufoai-textures`` into ``dest`` (train only);
+    returns the manifest. Used as a share of the training crops (``data.extra``)."""
+    dest = Path(dest)
+    downloads, unpacked, out = dest / "_downloads", dest / "_unpacked", dest / "images"
+    for d in (downloads, unpacked, out):
+        d.mkdir(parents=True, exist_ok=True)
+    root = _extract_deb(_apt_download(TEXTURE_DEB, downloads), unpacked)
+    shutil.copy(root / "usr/share/doc" / TEXTURE_DEB / "copyright", out / "COPYRIGHT.txt")
+    pk3 = root / "usr/share/games/ufoai/base/0textures.pk3"
+    entries = []
+    with zipfile.ZipFile(pk3) as z:
+        for name in sorted(z.namelist()):
+            parts = name.split("/")
+            stem, suffix = Path(name).stem, Path(name).suffix.lower()
+            if (
+                len(parts) != 3
+                or parts[0] != "textures"
+                or parts[1] not in TEXTURE_FOLDERS
+                or suffix not in IMAGE_SUFFIXES
+                or stem.endswith(TEXTURE_MAPS)
+            ):
+                continue
+            data = z.read(name)
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is None or min(bgr.shape[:2]) < MIN_TEXTURE_SIDE or not _photographic(bgr):
+                continue
+            target = out / parts[1] / parts[2]
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data)
+            entries.append(
+                {
+                    "file": target.relative_to(dest).as_posix(),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "width": int(bgr.shape[1]),
+                    "height": int(bgr.shape[0]),
+                    "source": TEXTURE_DEB,
+                    "licence_file": "images/COPYRIGHT.txt",
+                    "split": "train",
+                }
+            )
+    manifest = {
+        "name": "inpaint-studio texture set (ufoai-textures)",
+        "recipe": "python -m training fetch-textures DEST (training/fetch.py, shared/DATA.md)",
+        "count": {"train": len(entries), "val": 0, "test": 0},
+        "files": entries,
+    }
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    log(f"{len(entries)} textures in {dest}")
+    return manifest

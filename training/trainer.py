@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from engine.registry import sha256_file
 from training import logs
-from training.data import Batch, BatchPrefetcher, CropSampler, list_split
+from training.data import Batch, BatchPrefetcher, CropSampler
 from training.losses import feature_backbone
 from training.recipes import LossContext, Recipe, get_recipe
 from training.schedule import crop_at, ever_weighted, loss_weights_at, lr_at, model_config_at
@@ -329,11 +329,9 @@ class Trainer:
         tcfg = self.config["train"]
         steps = int(steps if steps is not None else tcfg["steps"])
         data = self.config["data"]
-        sampler = CropSampler(
-            list_split(Path(data["root"]), "train"),
+        sampler = CropSampler.from_config(
+            data,
             crop_at(self.step, self.config)[0],  # train_step follows train.crop_schedule
-            int(data.get("max_side", 1024)),
-            float(data.get("min_scale", 0.25)),
             self.config.get("masks", {}),
         )
         if self.rank == 0:
