@@ -137,8 +137,11 @@ class _Level:
             # Every window projected at once: a convolution with the components as kernels.
             kernels = self._basis.T.reshape(components, PATCH, PATCH, 3).permute(0, 3, 1, 2)
             grid = F.pad(self.pixels.T.reshape(1, 3, h, w), (r, r, r, r), mode="replicate")
-            projected = F.conv2d(grid, kernels.contiguous()).flatten(2).squeeze(0).T
-            self.source_windows = projected - self._mean @ self._basis
+            # Channels last, so each position's values are one contiguous row: the search
+            # gathers whole rows.
+            grid = grid.contiguous(memory_format=torch.channels_last)
+            projected = F.conv2d(grid, kernels.contiguous()).permute(0, 2, 3, 1)
+            self.source_windows = projected.reshape(h * w, components) - self._mean @ self._basis
         else:
             self.source_windows = self.windows(self.pixels)
 
@@ -167,11 +170,12 @@ class _Level:
         all pixels if None), edges replicated."""
         r = PATCH // 2
         grid = pixels.T.reshape(1, 3, self.h, self.w)
-        padded = F.pad(grid, (r, r, r, r), mode="replicate").squeeze(0).flatten(1).T
+        # (pixels, 3) with each pixel's values contiguous, so whole rows are gathered.
+        padded = F.pad(grid, (r, r, r, r), mode="replicate").squeeze(0).flatten(1).T.contiguous()
         at = torch.arange(self.h * self.w, device=self.device) if at is None else at
         y, x = self.coords(at)
         corner = y * (self.w + 2 * r) + x  # the window's top-left in the padded grid
-        return padded[corner[:, None] + self._offsets].flatten(1)
+        return _rows(padded, corner[:, None] + self._offsets).flatten(1)
 
     def coords(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return flat // self.w, flat % self.w
@@ -184,7 +188,7 @@ class _Level:
 
 def _exact_match(level: _Level, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Best source window (flat index) and its squared distance for each target window."""
-    src = level.source_windows[level.sources]
+    src = _rows(level.source_windows, level.sources)
     src_sq = (src * src).sum(1)
     best, dist = [], []
     for chunk in query.split(EXACT_CHUNK):
@@ -195,8 +199,16 @@ def _exact_match(level: _Level, query: torch.Tensor) -> tuple[torch.Tensor, torc
     return torch.cat(best), torch.cat(dist)
 
 
+def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a 2-D ``table`` and an index of any shape: ``index_select`` on
+    the flattened index, several times faster than advanced indexing on the CPU."""
+    return table.index_select(0, index.flatten()).view(*index.shape, table.shape[1])
+
+
 def _distance(level: _Level, query: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-    return ((query - level.source_windows[source]) ** 2).sum(1)
+    """Squared distance between each query window and its source window's features;
+    ``source`` is (N,) or (K, N) for K candidates per query."""
+    return ((query - _rows(level.source_windows, source)) ** 2).sum(-1)
 
 
 def _patchmatch(
@@ -213,27 +225,33 @@ def _patchmatch(
     radius0 = max(level.h, level.w) / 2
     for _ in range(settings.search_iters):
         grid[level.targets] = match
-        candidates = []
+        cys, cxs, oks = [], [], []
         for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
             # The neighbour's match shifted back: a coherent copy grows.
             n, inside = level.flat(ty + dy, tx + dx)
-            sy, sx = level.coords(grid[n])
-            candidates.append((sy - dy, sx - dx, inside))
+            sy, sx = level.coords(grid.take(n))
+            cys.append(sy - dy)
+            cxs.append(sx - dx)
+            oks.append(inside)
         sy, sx = level.coords(match)
         radius = radius0
         for _ in range(settings.random_tries):
             r = max(1, int(radius))
             shift = torch.randint(-r, r + 1, (2, len(match)), generator=generator)
             shift = shift.to(level.device)
-            candidates.append((sy + shift[0], sx + shift[1], None))
+            cys.append(sy + shift[0])
+            cxs.append(sx + shift[1])
             radius /= 4
-        for cy, cx, ok in candidates:
-            cand, inside = level.flat(cy, cx)
-            ok = inside & level.valid[cand] & (True if ok is None else ok)
-            d = _distance(level, query, cand)
-            better = ok & (d < dist)
-            match = torch.where(better, cand, match)
-            dist = torch.where(better, d, dist)
+        # Every candidate at once; the first of the lowest distances wins, the current
+        # match on a tie (what trying them one by one with a strict "<" gives).
+        cand, inside = level.flat(torch.stack(cys), torch.stack(cxs))
+        ok = inside & level.valid.take(cand)
+        ok[: len(oks)] &= torch.stack(oks)
+        d = _distance(level, query, cand).masked_fill_(~ok, float("inf"))
+        d = torch.cat([dist[None], d])
+        dist, best = d.min(0)
+        cand = torch.cat([match[None], cand])
+        match = cand.gather(0, best[None])[0]
     return match, dist
 
 
@@ -250,9 +268,9 @@ def _vote(level: _Level, match: torch.Tensor, dist: torch.Tensor) -> torch.Tenso
     grid = torch.zeros(level.h * level.w, dtype=torch.long, device=level.device)
     grid[level.targets] = match
     covering, inside, shift = level.covering
-    w = weight[covering] * inside  # (offsets, hole pixels)
-    source = (grid[covering] + shift).clamp(0, level.h * level.w - 1)
-    acc = (w[..., None] * level.pixels[source]).sum(0)
+    w = weight.take(covering) * inside  # (offsets, hole pixels)
+    source = (grid.take(covering) + shift).clamp_(0, level.h * level.w - 1)
+    acc = (w[..., None] * _rows(level.pixels, source)).sum(0)
     return acc / w.sum(0)[:, None].clamp_min(1e-12)
 
 
