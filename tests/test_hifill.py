@@ -93,6 +93,25 @@ def test_attention_transfer_pixel_fill_keeps_the_known_pixels_of_a_hole_cell():
     assert torch.equal(out.masked_select(~fill), x.masked_select(~fill))
 
 
+def test_attention_transfer_keeps_channels_last_and_matches_the_batched_path():
+    """The single-image path writes moved cells into a copy of x in x's memory format (so
+    the convolutions after it convert nothing) and equals the batched path."""
+    x = torch.randn(1, 8, 16, 24).contiguous(memory_format=torch.channels_last)
+    holes = torch.tensor([[False, True, False, False, True, False]])
+    scores = torch.softmax(torch.randn(1, 6, 6), -1)
+    fill = torch.zeros(1, 1, 16, 24, dtype=torch.bool)
+    fill[..., 2:12, 9:14] = True
+    fill[..., 9:15, 3:6] = True
+    for f in (None, fill):
+        out = AttentionTransfer()(x, scores, holes, (2, 3), f)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        batched = AttentionTransfer()(
+            x.repeat(2, 1, 1, 1), scores.repeat(2, 1, 1), holes.repeat(2, 1), (2, 3),
+            None if f is None else f.repeat(2, 1, 1, 1),
+        )  # fmt: skip
+        assert torch.allclose(batched[1:], out, atol=1e-6)
+
+
 @pytest.mark.parametrize("transfer", ["pixel", "cell"])
 def test_decoder_skips_keep_known_pixels_only_with_pixel_transfer(transfer):
     net = HiFillNet(dataclasses.replace(TINY, transfer=transfer))

@@ -100,12 +100,15 @@ class AttentionTransfer(nn.Module):
         cell = h // rows
         patches = to_cells(x, cell)
         if n == 1:
-            # Inference: only hole rows are needed (the rest is kept as is).
+            # Inference: only hole cells are computed, and written into a copy of ``x`` in
+            # its own memory format (channels last stays channels last, so the convolutions
+            # after it need no conversion).
             idx = holes[0].nonzero().squeeze(1)
-            out = patches.clone()
-            out[0, idx] = scores[0, idx].to(patches.dtype) @ patches[0]
+            moved = scores[0, idx].to(patches.dtype) @ patches[0]
+            out = x.clone()
+            view = out.view(n, c, rows, cell, cols, cell).permute(0, 2, 4, 1, 3, 5)
+            view[0, idx // cols, idx % cols] = moved.view(-1, c, cell, cell)
         else:
             moved = scores.to(patches.dtype) @ patches
-            out = torch.where(holes[..., None], moved, patches)
-        out = from_cells(out, c, rows, cols)
+            out = from_cells(torch.where(holes[..., None], moved, patches), c, rows, cols)
         return out if fill is None else torch.where(fill, out, x)
