@@ -169,9 +169,10 @@ class _Level:
         """(len(at), 3*PATCH*PATCH): the window centred on each pixel ``at`` (flat indices;
         all pixels if None), edges replicated."""
         r = PATCH // 2
-        grid = pixels.T.reshape(1, 3, self.h, self.w)
-        # (pixels, 3) with each pixel's values contiguous, so whole rows are gathered.
-        padded = F.pad(grid, (r, r, r, r), mode="replicate").squeeze(0).flatten(1).T.contiguous()
+        # Padded in the pixels' own layout (an NCHW view with channels-last strides): each
+        # padded pixel's values stay contiguous, so whole rows are gathered, with no transpose.
+        grid = pixels.view(1, self.h, self.w, 3).permute(0, 3, 1, 2)
+        padded = F.pad(grid, (r, r, r, r), mode="replicate").permute(0, 2, 3, 1).reshape(-1, 3)
         at = torch.arange(self.h * self.w, device=self.device) if at is None else at
         y, x = self.coords(at)
         corner = y * (self.w + 2 * r) + x  # the window's top-left in the padded grid
@@ -192,7 +193,9 @@ def _exact_match(level: _Level, query: torch.Tensor) -> tuple[torch.Tensor, torc
     src_sq = (src * src).sum(1)
     best, dist = [], []
     for chunk in query.split(EXACT_CHUNK):
-        d = (chunk * chunk).sum(1, keepdim=True) - 2 * chunk @ src.T + src_sq
+        # |c|^2 - 2 c.s + |s|^2 in place: the same sums in the same order as written out.
+        d = torch.mm(chunk, src.T).mul_(-2).add_((chunk * chunk).sum(1, keepdim=True))
+        d.add_(src_sq)
         value, index = d.min(1)
         best.append(level.sources[index])
         dist.append(value.clamp_min(0))
@@ -208,7 +211,8 @@ def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def _distance(level: _Level, query: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """Squared distance between each query window and its source window's features;
     ``source`` is (N,) or (K, N) for K candidates per query."""
-    return ((query - _rows(level.source_windows, source)) ** 2).sum(-1)
+    diff = _rows(level.source_windows, source).sub_(query)  # a fresh tensor: in place
+    return diff.mul_(diff).sum(-1)
 
 
 def _patchmatch(
@@ -270,7 +274,7 @@ def _vote(level: _Level, match: torch.Tensor, dist: torch.Tensor) -> torch.Tenso
     covering, inside, shift = level.covering
     w = weight.take(covering) * inside  # (offsets, hole pixels)
     source = (grid.take(covering) + shift).clamp_(0, level.h * level.w - 1)
-    acc = (w[..., None] * _rows(level.pixels, source)).sum(0)
+    acc = _rows(level.pixels, source).mul_(w[..., None]).sum(0)
     return acc / w.sum(0)[:, None].clamp_min(1e-12)
 
 

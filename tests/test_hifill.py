@@ -41,6 +41,21 @@ def test_gated_conv_shapes(gate, stride):
         assert layer.gate.out_channels == 1  # one gate channel broadcast to all 10
 
 
+@pytest.mark.parametrize("gate", ["single", "depthwise", "pixelwise", "none"])
+def test_gated_conv_inference_equals_the_training_path(gate):
+    # Without gradients the layer works in place: the same values, and a training step's
+    # autograd graph (grad enabled) is still built from out-of-place operations.
+    torch.manual_seed(0)
+    layer = GatedConv2d(6, 10, 3, gate=gate, activation=torch.nn.ELU())
+    x = torch.randn(2, 6, 24, 32, requires_grad=True)
+    trained = layer(x)
+    with torch.inference_mode():
+        inferred = layer(x.detach())
+    assert torch.equal(inferred, trained.detach())
+    trained.sum().backward()  # the graph is intact
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_gates_are_lighter_than_the_features():
     def count(module):
         return sum(p.numel() for p in module.parameters())
