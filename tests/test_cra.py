@@ -10,6 +10,7 @@ import torch
 from engine.highres import STRATEGIES, run_strategy
 from engine.highres.common import View
 from engine.highres.cra import (
+    BorderShift,
     Grid,
     aggregate_residuals,
     cell_weights,
@@ -201,6 +202,70 @@ def test_the_fill_meets_the_photo_without_a_step_at_the_hole_border(monkeypatch)
     # Without the matching the step is there (the test can tell).
     monkeypatch.setattr("engine.highres.cra.border_shift", lambda *args: None)
     assert _border_step(_run(Brighter(), image, mask), mask) > 8.0
+
+
+def test_aggregation_is_each_hole_cells_weighted_sum_of_context_residuals():
+    # A grid that is not square, holes partly covering their cells, chunks of a few rows:
+    # every hole pixel is base + sum_j w_j * (photo - base) of context cell j at the same
+    # place in the cell, rounded; every other pixel is the photo's.
+    rng = np.random.default_rng(5)
+    grid = Grid(rows=3, cols=5, cell=8)
+    image = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    base = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    mask = np.zeros((24, 40), bool)
+    mask[2:14, 9:30] = True
+    cells = mask.reshape(3, 8, 5, 8).any(axis=(1, 3)).reshape(-1)
+    hole_idx = torch.from_numpy(np.flatnonzero(cells))
+    ctx_idx = torch.from_numpy(np.flatnonzero(~cells))
+    gen = torch.Generator().manual_seed(1)
+    weights = torch.softmax(torch.randn(len(hole_idx), len(ctx_idx), generator=gen), dim=1)
+    out = image.copy()
+    aggregate_residuals(
+        torch.from_numpy(out), torch.from_numpy(image), torch.from_numpy(base),
+        torch.from_numpy(mask), grid, weights, hole_idx, ctx_idx, chunk_bytes=6000,
+    )  # fmt: skip
+
+    def cell(a: np.ndarray, k: int) -> np.ndarray:
+        r, c = divmod(int(k), 5)
+        return a[r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8].astype(np.float64)
+
+    expected = image.copy()
+    for i, k in enumerate(hole_idx):
+        residual = sum(
+            float(weights[i, j]) * (cell(image, m) - cell(base, m)) for j, m in enumerate(ctx_idx)
+        )
+        filled = np.clip(np.round(cell(base, k) + residual), 0, 255).astype(np.uint8)
+        r, c = divmod(int(k), 5)
+        box = np.s_[r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8]
+        expected[box] = np.where(mask[box][..., None], filled, image[box])
+    assert np.abs(out.astype(int) - expected).max() <= 1  # float32 against float64 sums
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_border_shift_changes_only_hole_pixels_by_the_interpolated_shift():
+    # Two holes in the same rows far apart: each hole pixel gets the bilinear shift at its
+    # place (rounded, saturated), every other pixel of the box, between the holes too, stays.
+    rng = np.random.default_rng(2)
+    out = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    photo = out.copy()
+    mask = np.zeros((60, 90), bool)
+    mask[10:30, 6:14] = True
+    mask[12:50, 70:80] = True
+    spread = rng.normal(0, 30, (16, 23, 3)).astype(np.float32)
+    box = (slice(4, 60), slice(2, 88))
+    BorderShift(spread, box, 4).apply(out, mask)
+    h, w = mask[box].shape
+    xs = np.broadcast_to(((np.arange(w, dtype=np.float32) + 0.5) / 4 - 0.5)[None], (h, w))
+    ys = np.broadcast_to(((np.arange(h, dtype=np.float32) + 0.5) / 4 - 0.5)[:, None], (h, w))
+    shift = cv2.remap(
+        spread, np.ascontiguousarray(xs), np.ascontiguousarray(ys), cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+    expected = photo.copy()
+    added = cv2.add(photo[box], shift, dtype=cv2.CV_8U)
+    expected[box] = np.where(mask[box][..., None], added, photo[box])
+    assert np.array_equal(out, expected)
+    assert (out[mask] != photo[mask]).any()
 
 
 def _aggregate_case(hole_cells: int, chunk_bytes: int) -> tuple[np.ndarray, list[int]]:

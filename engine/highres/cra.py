@@ -120,12 +120,16 @@ def completion_scores(fill: torch.Tensor, holes: torch.Tensor, cell: int) -> tor
     return torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
 
 
-def _cells_view(t: torch.Tensor, grid: Grid) -> torch.Tensor:
-    """(H', W', ...) -> a (rows, cols, cell, cell, ...) view (no copy)."""
-    c = grid.cell
-    rest = t.shape[2:]
-    perm = (0, 2, 1, 3, *range(4, 4 + len(rest)))
-    return t.view(grid.rows, c, grid.cols, c, *rest).permute(perm)
+def _cell_rows(t: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """(H', W', ...) -> a (H' * cols, cell * ...) view (no copy): row ``(y * cols + k)`` is
+    the pixels of row ``y`` that lie in column ``k`` of cells, contiguous."""
+    return t.view(t.shape[0] * grid.cols, -1)
+
+
+def _rows_of(grid: Grid, cell_row: torch.Tensor, cell_col: torch.Tensor, y0: int, y1: int):
+    """Indices into :func:`_cell_rows` of rows ``y0:y1`` of each cell, cell by cell."""
+    y = torch.arange(y0, y1, device=cell_row.device)
+    return ((cell_row[:, None] * grid.cell + y) * grid.cols + cell_col[:, None]).flatten()
 
 
 def aggregate_residuals(
@@ -158,8 +162,7 @@ def aggregate_residuals(
     c = grid.cell
     hr, hc = hole_idx // grid.cols, hole_idx % grid.cols
     cr, cc = context_idx // grid.cols, context_idx % grid.cols
-    views = [_cells_view(t, grid) for t in (out, image, base, mask)]
-    out5, image5, base5, mask5 = views
+    out_r, image_r, base_r, mask_r = (_cell_rows(t, grid) for t in (out, image, base, mask))
     n_hole, n_ctx = weights.shape
     # Float buffers per cell-pixel row: context residual, product, hole base + sum.
     row_bytes = (n_ctx + 3 * n_hole) * c * 3 * 4
@@ -171,14 +174,18 @@ def aggregate_residuals(
         y1 = min(c, y0 + step)
         if on_chunk is not None:
             on_chunk(row_bytes * (y1 - y0))
-        ctx = image5[cr, cc, y0:y1].float().sub_(base5[cr, cc, y0:y1].float())
-        residual = weights @ ctx.reshape(n_ctx, -1)
+        # Whole cell rows gathered at once (index_select: a copy per row, not per value);
+        # the difference of whole levels first (exact in int16), one conversion to float.
+        at = _rows_of(grid, cr, cc, y0, y1)
+        ctx = image_r.index_select(0, at).to(torch.int16).sub_(base_r.index_select(0, at))
+        residual = weights @ ctx.float().view(n_ctx, -1)
         del ctx
-        filled = base5[hr, hc, y0:y1].float().add_(residual.view(n_hole, y1 - y0, c, 3))
+        at = _rows_of(grid, hr, hc, y0, y1)
+        filled = base_r.index_select(0, at).float().add_(residual.view(len(at), -1))
         del residual
         filled = filled.round_().clamp_(0, 255).to(torch.uint8)
-        hole = mask5[hr, hc, y0:y1][..., None]
-        out5[hr, hc, y0:y1] = torch.where(hole, filled, out5[hr, hc, y0:y1])
+        hole = mask_r.index_select(0, at).repeat_interleave(3, dim=1)
+        out_r.index_copy_(0, at, torch.where(hole, filled, out_r.index_select(0, at)))
 
 
 def copy_residuals(
@@ -206,7 +213,13 @@ def copy_residuals(
     ph, pw = mask.shape
     lh, lw = copies.shape[:2]
     sy_scale, sx_scale = lh / ph, lw / pw
-    has = (copies != 0).any(-1)
+    # Flat tables, gathered with index_select / take (advanced indexing with two index
+    # tensors goes value by value); ``out`` is written through its view.
+    has = (copies != 0).any(-1).reshape(-1)
+    copies_r = copies.reshape(-1, 2)
+    gain_r = None if gain is None else gain.reshape(-1)
+    out_r, image_r, base_r = (t.view(-1, 3) for t in (out, image, base))
+    mask_r = mask.view(-1)
     ys_all, xs_all = mask.nonzero(as_tuple=True)
     for start in range(0, len(ys_all), chunk):
         if cancel is not None:
@@ -223,17 +236,21 @@ def copy_residuals(
         acc = torch.zeros(len(ys), 3, device=out.device)
         weights, sources = [], []
         for dy, dx, w in corners:
-            cy, cx = (y0 + dy).clamp(0, lh - 1), (x0 + dx).clamp(0, lw - 1)
-            offset = copies[cy, cx].float()
+            cell = (y0 + dy).clamp(0, lh - 1) * lw + (x0 + dx).clamp(0, lw - 1)
+            offset = copies_r.index_select(0, cell).float()
             sy = (ys + torch.round(offset[:, 0] / sy_scale).long()).clamp(0, ph - 1)
             sx = (xs + torch.round(offset[:, 1] / sx_scale).long()).clamp(0, pw - 1)
-            ok = (has[cy, cx] & ~mask[sy, sx])[:, None].float() * (w / top) ** BLEND_POWER
-            residual = image[sy, sx].float() - base[sy, sx].float()
-            if gain is not None:
-                residual = residual * gain[cy, cx][:, None]
+            source = sy * pw + sx
+            ok = (has.take(cell) & ~mask_r.take(source))[:, None].float()
+            ok = ok * (w / top) ** BLEND_POWER
+            # The difference of whole levels first (exact in int16), one conversion to float.
+            residual = image_r.index_select(0, source).to(torch.int16)
+            residual = residual.sub_(base_r.index_select(0, source)).float()
+            if gain_r is not None:
+                residual = residual * gain_r.take(cell)[:, None]
             acc += ok * residual
             weights.append(ok)
-            sources.append(sy * pw + sx)
+            sources.append(source)
         # Corners that copy the same source pixel carry the same residual; different copies
         # are uncorrelated, so a plain weighted mean of them loses contrast where they
         # cross-fade (to 1/sqrt(2) of it at equal weights). Dividing by the root of the summed
@@ -243,8 +260,9 @@ def copy_residuals(
         for a in range(4):
             for b in range(4):
                 square += weights[a] * weights[b] * (sources[a] == sources[b])[:, None]
-        filled = base[ys, xs].float() + acc / square.sqrt().clamp_min(1e-6)
-        out[ys, xs] = filled.round().clamp(0, 255).to(torch.uint8)
+        at = ys * pw + xs
+        filled = base_r.index_select(0, at).float() + acc / square.sqrt().clamp_min(1e-6)
+        out_r.index_copy_(0, at, filled.round().clamp(0, 255).to(torch.uint8))
 
 
 def cell_energy(image: torch.Tensor, base: torch.Tensor, grid: Grid) -> torch.Tensor:
@@ -360,22 +378,25 @@ class BorderShift:
         """Add the shift, bilinear at full resolution, to the hole pixels of ``out`` (in place;
         the photo's other pixels keep their values). A strip of rows at a time."""
         hole, target = mask[self.box], out[self.box]
-        h, w = hole.shape
-        map_x = ((np.arange(w, dtype=np.float32) + 0.5) / self.step - 0.5)[None]
+        h = hole.shape[0]
         for s0 in range(0, h, STRIP_ROWS):
             s1 = min(h, s0 + STRIP_ROWS)
-            strip_hole = hole[s0:s1]
-            if not strip_hole.any():
+            # Only the strip's columns that hold hole pixels (several holes leave wide gaps).
+            cols = hole[s0:s1].any(axis=0).nonzero()[0]
+            if cols.size == 0:
                 continue
+            x0, x1 = int(cols[0]), int(cols[-1]) + 1
+            map_x = ((np.arange(x0, x1, dtype=np.float32) + 0.5) / self.step - 0.5)[None]
             map_y = ((np.arange(s0, s1, dtype=np.float32) + 0.5) / self.step - 0.5)[:, None]
             xs, ys = np.broadcast_arrays(map_x, map_y)
             shift = cv2.remap(
                 self.spread, np.ascontiguousarray(xs), np.ascontiguousarray(ys),
                 cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
             )  # fmt: skip
-            strip = target[s0:s1]
-            filled = cv2.add(strip, shift, dtype=cv2.CV_8U)  # rounds and saturates
-            np.copyto(strip, filled, where=strip_hole[..., None])
+            strip = target[s0:s1, x0:x1]
+            # Added in place where the mask is set: rounds and saturates, the rest untouched.
+            hole_u8 = hole[s0:s1, x0:x1].view(np.uint8)
+            cv2.add(strip, shift, dst=strip, mask=hole_u8, dtype=cv2.CV_8U)
 
 
 def border_shift(
