@@ -25,7 +25,8 @@ from engine import (
 )
 from engine.device import resolve_device
 from engine.highres import choose_strategy
-from engine.highres.crop import hole_boxes
+from engine.highres.common import Box
+from engine.highres.crop import _CrossFade, hole_boxes
 from engine.models import catalog
 from engine.models.base import InpaintModel
 from engine.registry import WEIGHTS_DIR_ENV, ModelSpec, verified_weights_path
@@ -236,6 +237,24 @@ def test_crop_with_overlapping_crops_cross_fades(register):
     # Across the first hole the second crop's share grows: a blend, not a hard seam.
     red = out[30, 40:50, 0].astype(int)
     assert np.all(np.diff(red) >= 0) and red[-1] > red[0]
+
+
+def test_crop_paste_keeps_every_crops_fill_where_crop_groups_share_a_bounding_box():
+    # Crops A and B overlap and are blended as one group whose bounding box also covers the
+    # corner where crop C (its own group, pasted first) filled a hole: C's fill must stay.
+    image = np.full((20, 20, 3), 100, np.uint8)
+    mask = np.zeros((20, 20), bool)
+    mask[2:5, 15:18] = True  # C's hole
+    mask[6:10, 6:10] = True  # under A, partly under B too
+    a, b, c = Box(0, 10, 0, 10), Box(8, 20, 8, 20), Box(0, 6, 14, 20)
+    paste = _CrossFade((20, 20))
+    for box, level in ((c, 200), (a, 50), (b, 60)):
+        paste.add(box, np.full((box.height, box.width, 3), level, np.uint8))
+    out = image.copy()
+    paste.paste(out, mask)
+    assert np.all(out[2:5, 15:18] == 200)
+    assert np.all((out[6:10, 6:10] >= 50) & (out[6:10, 6:10] <= 60))
+    assert np.array_equal(out[~mask], image[~mask])
 
 
 def test_unknown_strategy_lists_the_choices():

@@ -82,8 +82,9 @@ def _merge(boxes: list[Box], native: int | None) -> list[Box]:
     return boxes
 
 
-def _feather_weight(box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Weights in (0, 1] that fall off linearly towards the crop's inner edges.
+def _feather_axes(box: Box, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and per column of the crop, weights in (0, 1] that fall off linearly towards
+    the crop's inner edges; a pixel's weight is the smaller of its row's and column's.
 
     The ramp is a quarter of the crop's shorter side (at least FEATHER px): crops of a
     large hole are large, and a ramp of a fixed few pixels between two fills that
@@ -99,7 +100,7 @@ def _feather_weight(box: Box, shape: tuple[int, int]) -> np.ndarray:
     right = box.width - xs if box.x1 < w else np.full_like(xs, ramp)
     wy = np.minimum(np.minimum(top, bottom), ramp) / ramp
     wx = np.minimum(np.minimum(left, right), ramp) / ramp
-    return np.minimum(wy[:, None], wx[None, :])
+    return wy, wx
 
 
 def run(view: View) -> Iterator[np.ndarray]:
@@ -158,17 +159,24 @@ class _CrossFade:
             bounds = self.items[cluster[0]][0]
             for j in cluster[1:]:
                 bounds = bounds.union(self.items[j][0])
-            acc = np.zeros((bounds.height, bounds.width, 3), np.float32)
-            weight = np.zeros((bounds.height, bounds.width, 1), np.float32)
+            # Only the hole's pixels are blended (every other pixel stays the photo's), so
+            # the float buffers hold those alone: at 8K a few million, not the whole box.
+            ys, xs = np.nonzero(mask[bounds.slices])
+            if ys.size == 0:
+                continue
+            acc = np.zeros((ys.size, 3), np.float32)
+            weight = np.zeros((ys.size, 1), np.float32)
             for j in cluster:
                 box, fill = self.items[j]
-                wgt = _feather_weight(box, self.shape)[..., None]
-                sl = (
-                    slice(box.y0 - bounds.y0, box.y1 - bounds.y0),
-                    slice(box.x0 - bounds.x0, box.x1 - bounds.x0),
-                )
-                acc[sl] += fill.astype(np.float32) * wgt
-                weight[sl] += wgt
-            blended = np.clip(acc / np.maximum(weight, 1e-6) + 0.5, 0, 255).astype(np.uint8)
-            sl = bounds.slices
-            out[sl] = composite(out[sl], mask[sl], blended)
+                y, x = ys + (bounds.y0 - box.y0), xs + (bounds.x0 - box.x0)
+                inside = (y >= 0) & (y < box.height) & (x >= 0) & (x < box.width)
+                y, x = y[inside], x[inside]
+                wy, wx = _feather_axes(box, self.shape)
+                wgt = np.minimum(wy[y], wx[x])[:, None]
+                acc[inside] += fill[y, x].astype(np.float32) * wgt
+                weight[inside] += wgt
+            # The cluster's bounding box can hold holes of another cluster's crops: those
+            # pixels have no weight here and keep what their own crops paste.
+            ours = weight[:, 0] > 0
+            blended = np.clip(acc[ours] / np.maximum(weight[ours], 1e-6) + 0.5, 0, 255)
+            out[ys[ours] + bounds.y0, xs[ours] + bounds.x0] = blended.astype(np.uint8)
