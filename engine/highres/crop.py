@@ -155,28 +155,40 @@ class _CrossFade:
             hits = [c for c in clusters if any(self.items[j][0].overlaps(box) for j in c)]
             merged = [i] + [j for c in hits for j in c]
             clusters = [c for c in clusters if c not in hits] + [merged]
+        flat_out = out.reshape(-1, 3)  # a view: ``out`` is a whole contiguous photo
         for cluster in clusters:
+            if len(cluster) == 1:
+                # One crop: its hole pixels are its fill (what the blend of one gives).
+                box, fill = self.items[cluster[0]]
+                cv2.copyTo(fill, mask[box.slices].view(np.uint8), out[box.slices])
+                continue
             bounds = self.items[cluster[0]][0]
             for j in cluster[1:]:
                 bounds = bounds.union(self.items[j][0])
             # Only the hole's pixels are blended (every other pixel stays the photo's), so
             # the float buffers hold those alone: at 8K a few million, not the whole box.
-            ys, xs = np.nonzero(mask[bounds.slices])
+            ys, xs = (v.astype(np.int32) for v in np.nonzero(mask[bounds.slices]))
             if ys.size == 0:
                 continue
             acc = np.zeros((ys.size, 3), np.float32)
             weight = np.zeros((ys.size, 1), np.float32)
+            contribution = np.empty_like(acc)
             for j in cluster:
                 box, fill = self.items[j]
+                # Dense over the group's hole pixels: outside this crop the weight is 0 and
+                # adds exactly nothing (no scatter into the buffers).
                 y, x = ys + (bounds.y0 - box.y0), xs + (bounds.x0 - box.x0)
                 inside = (y >= 0) & (y < box.height) & (x >= 0) & (x < box.width)
-                y, x = y[inside], x[inside]
+                y, x = np.clip(y, 0, box.height - 1), np.clip(x, 0, box.width - 1)
                 wy, wx = _feather_axes(box, self.shape)
-                wgt = np.minimum(wy[y], wx[x])[:, None]
-                acc[inside] += fill[y, x].astype(np.float32) * wgt
-                weight[inside] += wgt
+                wgt = np.where(inside, np.minimum(wy[y], wx[x]), np.float32(0))[:, None]
+                pixels = np.ascontiguousarray(fill).reshape(-1, 3).take(y * box.width + x, axis=0)
+                np.multiply(pixels, wgt, out=contribution)  # in float32, as acc
+                acc += contribution
+                weight += wgt
             # The cluster's bounding box can hold holes of another cluster's crops: those
             # pixels have no weight here and keep what their own crops paste.
-            ours = weight[:, 0] > 0
+            ours = np.flatnonzero(weight[:, 0] > 0)
             blended = np.clip(acc[ours] / np.maximum(weight[ours], 1e-6) + 0.5, 0, 255)
-            out[ys[ours] + bounds.y0, xs[ours] + bounds.x0] = blended.astype(np.uint8)
+            at = (ys[ours] + bounds.y0).astype(np.int64) * self.shape[1] + xs[ours] + bounds.x0
+            flat_out[at] = blended.astype(np.uint8)
