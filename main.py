@@ -353,7 +353,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import torch
 
-    from engine.bench import run_benchmark
+    from engine.bench import relative_times, run_benchmark
 
     # An unknown or unusable model is an error here, before any output.
     rows = run_benchmark(
@@ -365,7 +365,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"{os.cpu_count()} cores, torch {torch.__version__}"
     )
     print("model          size        strategy  device  load s  median s   min s  peak MB  GPU MB")
+    done = []
     for row in rows:
+        done.append(row)
         load = f"{row.load_s:6.2f}" if row.load_s is not None else "     -"
         peak = f"{row.peak_mb:7.0f}" if row.peak_mb is not None else "      ?"
         gpu = f"{row.gpu_peak_mb:6.0f}" if row.gpu_peak_mb is not None else "     -"
@@ -374,6 +376,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{row.median_s:8.3f} {row.min_s:7.3f}  {peak}  {gpu}",
             flush=True,
         )
+    ratios = relative_times(done)
+    if ratios:
+        print("# median as a multiple of telea's at the same size, this run")
+        for row, ratio in ratios:
+            print(f"{row.model:<14} {row.size:<11} {ratio:8.2f}x")
     return EXIT_OK
 
 

@@ -150,3 +150,15 @@ def _rows(
                 gpu_peak_mb=max((p for p in gpu_peaks if p is not None), default=None),
             )
             del result
+
+
+def relative_times(rows: list[BenchRow], reference: str = "telea") -> list[tuple[BenchRow, float]]:
+    """Each row's median as a multiple of ``reference``'s median at the same size in the same
+    run (the machine's speed drifts; a ratio measured in one run carries over). Rows of the
+    reference itself and sizes it did not run are left out."""
+    base = {r.size: r.median_s for r in rows if r.model == reference}
+    return [
+        (r, r.median_s / base[r.size])
+        for r in rows
+        if r.model != reference and r.size in base and base[r.size] > 0
+    ]

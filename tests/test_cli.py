@@ -175,6 +175,20 @@ def test_bench_prints_a_row_per_case() -> None:
     assert len(rows) == 1 and "512x512" in rows[0]
 
 
+def test_bench_prints_each_model_as_a_multiple_of_telea_in_the_same_run() -> None:
+    proc = run_cli(
+        "bench", "--models", "navier-stokes", "telea", "--sizes", "512", "--repeat", "1"
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    start = lines.index("# median as a multiple of telea's at the same size, this run")
+    times = {line.split()[0]: float(line.split()[5]) for line in lines[2:start]}
+    ratio = lines[start + 1].split()
+    assert ratio[:2] == ["navier-stokes", "512x512"] and len(lines) == start + 2
+    expected = times["navier-stokes"] / times["telea"]
+    assert abs(float(ratio[2].rstrip("x")) - expected) <= 0.01 + 0.01 * expected
+
+
 def test_texture_flag_fills_with_a_learned_model_and_refuses_a_classical_one(tmp_path):
     image_path, mask_path, image, mask = write_pair(tmp_path, "photo")
     out = tmp_path / "out.png"
