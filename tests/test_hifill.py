@@ -127,6 +127,46 @@ def test_attention_transfer_keeps_channels_last_and_matches_the_batched_path():
         assert torch.allclose(batched[1:], out, atol=1e-6)
 
 
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_attention_transfer_batched_keeps_the_format_and_equals_the_cell_formula(memory_format):
+    """Training (batch > 1): each hole cell becomes the score-weighted sum of all cells, the
+    rest stay; the output keeps x's memory format, and values and gradients are those of
+    that formula written out."""
+    gen = torch.Generator().manual_seed(3)
+    n, c, rows, cols, cell = 3, 4, 2, 3, 4
+    x0 = torch.randn(n, c, rows * cell, cols * cell, generator=gen)
+    logits0 = torch.randn(n, rows * cols, rows * cols, generator=gen)
+    holes = torch.rand(n, rows * cols, generator=gen) < 0.5
+    fill = torch.rand(n, 1, rows * cell, cols * cell, generator=gen) < 0.5
+
+    def reference(x, scores, f):
+        cells = x.reshape(n, c, rows, cell, cols, cell).permute(0, 2, 4, 1, 3, 5)
+        cells = cells.reshape(n, rows * cols, -1)
+        mixed = torch.where(holes[..., None], scores @ cells, cells)
+        out = mixed.reshape(n, rows, cols, c, cell, cell).permute(0, 3, 1, 4, 2, 5)
+        out = out.reshape(x.shape)
+        return out if f is None else torch.where(f, out, x)
+
+    for f in (None, fill):
+        results = []
+        for module in (True, False):
+            x = x0.clone().contiguous(memory_format=memory_format).requires_grad_()
+            logits = logits0.clone().requires_grad_()
+            scores = torch.softmax(logits, -1)
+            if module:
+                out = AttentionTransfer()(x, scores, holes, (rows, cols), f)
+            else:
+                out = reference(x, scores, f)
+            (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+            results.append((out.detach(), x.grad, logits.grad))
+        (out, gx, gs), (ref, rgx, rgs) = results
+        assert torch.equal(out, ref)
+        assert torch.allclose(gx, rgx, atol=1e-6) and torch.allclose(gs, rgs, atol=1e-6)
+    assert AttentionTransfer()(
+        x0.contiguous(memory_format=memory_format), torch.softmax(logits0, -1), holes, (rows, cols)
+    ).is_contiguous(memory_format=memory_format)
+
+
 @pytest.mark.parametrize("transfer", ["pixel", "cell"])
 def test_decoder_skips_keep_known_pixels_only_with_pixel_transfer(transfer):
     net = HiFillNet(dataclasses.replace(TINY, transfer=transfer))

@@ -35,14 +35,6 @@ def to_cells(x: torch.Tensor, cell: int) -> torch.Tensor:
     return x.reshape(n, rows * cols, c * cell * cell)
 
 
-def from_cells(cells: torch.Tensor, channels: int, rows: int, cols: int) -> torch.Tensor:
-    """Inverse of :func:`to_cells`: (N, L, C * p * p) -> (N, C, rows * p, cols * p)."""
-    n = cells.shape[0]
-    cell = round((cells.shape[2] // channels) ** 0.5)
-    x = cells.reshape(n, rows, cols, channels, cell, cell).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(n, channels, rows * cell, cols * cell)
-
-
 def hole_cells(mask: torch.Tensor, cell: int) -> torch.Tensor:
     """(N, 1, H, W) mask, 1 = hole -> bool (N, L): True where a cell holds any hole pixel."""
     pooled = F.max_pool2d(mask, cell, cell)
@@ -109,6 +101,10 @@ class AttentionTransfer(nn.Module):
             view = out.view(n, c, rows, cell, cols, cell).permute(0, 2, 4, 1, 3, 5)
             view[0, idx // cols, idx % cols] = moved.view(-1, c, cell, cell)
         else:
+            # Training: every cell at once, written back in x's memory format too.
             moved = scores.to(patches.dtype) @ patches
-            out = from_cells(torch.where(holes[..., None], moved, patches), c, rows, cols)
+            cells = torch.where(holes[..., None], moved, patches)
+            out = torch.empty_like(x)
+            view = out.view(n, c, rows, cell, cols, cell).permute(0, 2, 4, 1, 3, 5)
+            view.copy_(cells.view(n, rows, cols, c, cell, cell))
         return out if fill is None else torch.where(fill, out, x)
