@@ -100,12 +100,13 @@ class InpaintRequest:
                 f"Unknown device {self.device!r}; choose one of {', '.join(DEVICES)}."
             )
         # Freeze the arrays the job holds: they cross threads and must not change under it.
+        # A frozen array is also contiguous (the strategies view it as flat tables).
         if mask.dtype != np.bool_:
             object.__setattr__(self, "mask", mask != 0)
         for name in ("image", "mask"):
             array = getattr(self, name)
-            if array.flags.writeable:
-                array = array.copy()
+            if array.flags.writeable or not array.flags.c_contiguous:
+                array = np.array(array, order="C")
                 array.flags.writeable = False
                 object.__setattr__(self, name, array)
 

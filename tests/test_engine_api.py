@@ -30,6 +30,7 @@ from engine.highres.crop import _CrossFade, hole_boxes
 from engine.models import catalog
 from engine.models.base import InpaintModel
 from engine.registry import WEIGHTS_DIR_ENV, ModelSpec, verified_weights_path
+from engine.synthetic import hole_mask, photo_like
 
 
 class MeanFill(InpaintModel):
@@ -125,6 +126,20 @@ def test_request_freezes_copies_and_makes_mask_bool():
     assert not request.image.flags.writeable and not request.mask.flags.writeable
     assert image.flags.writeable  # the caller's arrays are untouched
     assert InpaintRequest(image, mask, "telea").job_id != request.job_id
+
+
+def test_a_read_only_view_of_a_larger_photo_fills_like_its_copy():
+    # A caller may hand over a frozen crop of a bigger array (not contiguous): the request
+    # keeps a contiguous copy, so HiFill's `cra` at 2K fills it exactly like the copy.
+    big, holes = photo_like(1200, 2100), hole_mask(1200, 2100, seed=3)
+    image, mask = big[50:1130, 100:2020], holes[50:1130, 100:2020]
+    image.flags.writeable = mask.flags.writeable = False
+    request = InpaintRequest(image, mask, "hifill")
+    assert request.image.flags.c_contiguous and request.mask.flags.c_contiguous
+    engine = Engine()
+    result = engine.run(request)
+    copy = engine.run(InpaintRequest(image.copy(), mask.copy(), "hifill"))
+    assert result.strategy == "cra" and np.array_equal(result.images[0], copy.images[0])
 
 
 # ------------------------------------------------------------------ registry and weights
